@@ -1,0 +1,110 @@
+"""Every exception SIMBA raises on purpose.
+
+The tree::
+
+    SimbaError                      exit status 1 (.exit_status) unless a subclass says otherwise
+    ├── ScenarioError               exit 2: the scenario files are wrong (.problems)
+    ├── RunDirectoryError           exit 2: the run directory cannot be used as asked
+    ├── ModuleError                 exit 1: a module call failed (.module, .tick, .mode,
+    │   │                                   .exit_code, .log_path)
+    │   ├── ModuleTimeoutError      the call ran past its timeout and was killed
+    │   └── StatusFileError         the status file is missing, malformed or says "fail"
+    ├── RunnerError                 exit 1: a back-end could not run a call at all
+    └── CheckpointError             exit 2: a checkpoint cannot be read or does not fit
+
+Messages are written for the person who runs the scenario: what failed, where,
+and what to do.  The same facts live in attributes for programs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Problem:
+    """One thing wrong with a scenario: the file, the JSON path in it, a plain sentence."""
+
+    file: str
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}: {self.path}" if self.path else self.file
+        return f"{where}: {self.message}"
+
+
+class SimbaError(Exception):
+    """The root of SIMBA's exceptions; ``exit_status`` is what the CLI exits with."""
+
+    exit_status = 1
+
+
+class ScenarioError(SimbaError):
+    """A scenario that cannot run; ``problems`` lists every problem found at once."""
+
+    exit_status = 2
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        count = len(self.problems)
+        head = "the scenario has 1 problem" if count == 1 else f"the scenario has {count} problems"
+        lines = [f"{head}; fix them and run again:"]
+        lines += [f"  - {problem}" for problem in self.problems]
+        super().__init__("\n".join(lines))
+
+    @classmethod
+    def single(cls, file: str | Path, path: str, message: str) -> ScenarioError:
+        return cls([Problem(str(file), path, message)])
+
+
+class RunDirectoryError(SimbaError):
+    """The run directory exists, is locked, or is not a SIMBA run."""
+
+    exit_status = 2
+
+
+class ModuleError(SimbaError):
+    """A module call failed; the message names module, tick and reason."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        module: str,
+        tick: int,
+        mode: str,
+        exit_code: int | None = None,
+        log_path: Path | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.module = module
+        self.tick = tick
+        self.mode = mode
+        self.exit_code = exit_code
+        self.log_path = log_path
+
+
+class ModuleTimeoutError(ModuleError):
+    """The call ran longer than its timeout; its process group was killed."""
+
+
+class StatusFileError(ModuleError):
+    """The status file is missing, malformed, invalid or reports failure."""
+
+
+class RunnerError(SimbaError):
+    """A back-end could not run a call at all (not the module's fault)."""
+
+
+class CheckpointError(SimbaError):
+    """A checkpoint cannot be read, or it belongs to another scenario."""
+
+    exit_status = 2
+
+
+def format_tail(lines: Sequence[str]) -> str:
+    """Indent the last lines of a log for inclusion in a message."""
+    return "\n".join(f"    | {line}" for line in lines) if lines else "    (empty)"

@@ -1,0 +1,94 @@
+"""What the engine reports while it runs: frozen event records, and the Observer type.
+
+The engine never prints.  Every observer (rich progress, plain lines, JSON, the
+trace file, tests) is a callable that receives these events in order, from the
+thread that runs the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunStarted:
+    run_dir: Path
+    run_id: str
+    initial_tick: int
+    final_tick: int
+    initial_time: datetime
+    final_time: datetime
+    call_count: int
+    modules: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TickStarted:
+    """A batch of calls begins: the start calls, the steps at one tick, or the end calls."""
+
+    mode: str
+    tick: int
+    time: datetime
+    call_count: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallStarted:
+    module: str
+    mode: str
+    tick: int
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallFinished:
+    module: str
+    mode: str
+    tick: int
+    target_tick: int | None
+    attempt: int
+    outcome: str
+    """``success``, or why the call failed: ``exit``, ``signal``, ``timeout``, ``status``."""
+    exit_code: int | None
+    wall_time: float
+    started_at: float
+    """Seconds since the run started."""
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModuleLine:
+    """An ``INFO:`` or ``ERROR:`` line a module printed on stdout."""
+
+    module: str
+    tick: int
+    level: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunWarning:
+    """Something the user should know that does not stop the run."""
+
+    message: str
+    module: str | None = None
+    tick: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunFinished:
+    run_dir: Path
+    outcome: str
+    """``success`` or ``failed``."""
+    calls: int
+    wall_time: float
+    error: str | None = None
+
+
+Event = (
+    RunStarted | TickStarted | CallStarted | CallFinished | ModuleLine | RunWarning | RunFinished
+)
+Observer = Callable[[Event], None]

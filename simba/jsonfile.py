@@ -1,0 +1,98 @@
+"""Reading and writing the JSON files SIMBA exchanges, strictly and atomically.
+
+Reading rejects what Python's ``json`` would quietly accept but other languages would
+not (``NaN``, ``Infinity``, duplicate keys) and turns every failure into one sentence.
+Writing goes through a temporary file and a rename, so a reader (or a resumed run)
+never sees half a document.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+#: Largest JSON document SIMBA reads (status files, scenario files).
+MAX_BYTES = 16 * 1024 * 1024
+
+
+class JSONFileError(ValueError):
+    """A JSON file could not be read; the message is one sentence without the path."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise JSONFileError(f"{name} is not valid JSON; write a number or a string instead")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise JSONFileError(f"the key {key!r} appears twice in one object")
+        result[key] = value
+    return result
+
+
+def parse_json(data: bytes | str) -> Any:
+    """Parse a JSON document strictly; raises :class:`JSONFileError`."""
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise JSONFileError(f"it is not UTF-8 text (byte {exc.start})") from exc
+    try:
+        return json.loads(data, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as exc:
+        raise JSONFileError(
+            f"it is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        ) from exc
+    except RecursionError as exc:
+        raise JSONFileError("it is nested too deeply to read") from exc
+
+
+def read_json(path: Path, *, max_bytes: int = MAX_BYTES) -> Any:
+    """Read and parse ``path``; raises :class:`JSONFileError` (also for I/O problems)."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(max_bytes + 1)
+    except IsADirectoryError as exc:
+        raise JSONFileError("it is a directory, not a file") from exc
+    except OSError as exc:
+        raise JSONFileError(f"it cannot be read ({exc.strerror})") from exc
+    if len(data) > max_bytes:
+        raise JSONFileError(f"it is larger than {max_bytes // (1024 * 1024)} MiB")
+    return parse_json(data)
+
+
+def dump_json(document: Any, *, indent: int | None = 2) -> bytes:
+    return json.dumps(document, indent=indent, ensure_ascii=False, allow_nan=False).encode()
+
+
+def write_json(path: Path, document: Any, *, indent: int | None = 2, sync: bool = False) -> None:
+    """Write ``document`` to ``path`` atomically (temporary file, optional fsync, rename)."""
+    write_bytes(path, dump_json(document, indent=indent) + b"\n", sync=sync)
+
+
+def write_bytes(path: Path, data: bytes, *, sync: bool = False) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        _write_all(fd, data)
+        if sync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    temporary.replace(path)
+    if sync:
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]

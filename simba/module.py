@@ -1,0 +1,167 @@
+"""The SDK for module authors: subclass :class:`Module`, override ``start``/``step``/``end``.
+
+::
+
+    from simba.module import Context, Module
+
+    class Counter(Module):
+        def step(self, ctx: Context) -> None:
+            ctx.module_data["count"] = ctx.module_data.get("count", 0) + 1
+
+    if __name__ == "__main__":
+        Counter.main()
+
+``main()`` reads the config file named by the last command-line argument, calls the
+method for its ``mode``, and writes the status file: ``success`` with the commonData
+keys the method changed and the moduleData (if it changed), or ``fail`` with the
+error's message when the method raises (the process then exits 1).  ``lastRunTick: 0``
+is a valid value here, ``end`` calls ``end``, and failure is spelled ``fail``.
+
+This module imports only the standard library, so a module starts fast.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+__all__ = ["Context", "Module"]
+
+
+def _time(value: Any) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+@dataclass(kw_only=True)
+class Context:
+    """One call, as the config document describes it; mutate the two data dicts."""
+
+    mode: str
+    current_tick: int
+    current_time: datetime
+    last_run_tick: int | None
+    last_run_time: datetime | None
+    target_tick: int | None
+    target_time: datetime | None
+    tick_format: str
+    output_directory: Path
+    status_file: Path
+    config_path: Path
+    common_data: dict[str, Any] = field(default_factory=dict)
+    """The shared state; keys you change are returned (they count only for declared keys
+    of a module with ``updateCommonData``)."""
+    module_data: dict[str, Any] = field(default_factory=dict)
+    """This module's own data, given back to its next call."""
+    services: dict[str, Any] = field(default_factory=dict)
+    document: dict[str, Any] = field(default_factory=dict)
+    """The config document as read."""
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any], config_path: Path) -> Context:
+        return cls(
+            mode=document["mode"],
+            current_tick=document["currentTick"],
+            current_time=datetime.fromisoformat(document["currentTime"]),
+            last_run_tick=document.get("lastRunTick"),
+            last_run_time=_time(document.get("lastRunTime")),
+            target_tick=document.get("targetTick"),
+            target_time=_time(document.get("targetTime")),
+            tick_format=document["tickFormat"],
+            output_directory=Path(document["outputDirectory"]),
+            status_file=Path(document["statusFile"]),
+            config_path=config_path,
+            common_data=copy.deepcopy(document.get("commonData") or {}),
+            module_data=copy.deepcopy(document.get("moduleData") or {}),
+            services=dict(document.get("services") or {}),
+            document=document,
+        )
+
+    def tick_directory(self, tick: int | None = None) -> Path:
+        """The run's directory for ``tick`` (default: the current tick)."""
+        return self.output_directory / self.tick_format.format(
+            self.current_tick if tick is None else tick
+        )
+
+    @property
+    def step_seconds(self) -> float:
+        """Simulated seconds from ``current_time`` to ``target_time`` (0 outside steps)."""
+        if self.target_time is None:
+            return 0.0
+        return (self.target_time - self.current_time).total_seconds()
+
+    def info(self, message: str) -> None:
+        """Report progress: SIMBA shows the line in its activity log."""
+        print(f"INFO: {message}", flush=True)
+
+    def error(self, message: str) -> None:
+        """Report a problem without failing the call."""
+        print(f"ERROR: {message}", flush=True)
+
+
+class Module:
+    """Base class of a module; one instance serves every call of a process."""
+
+    def start(self, ctx: Context) -> None:
+        """Called once before the first tick."""
+
+    def step(self, ctx: Context) -> None:
+        """Advance from ``ctx.current_tick`` to ``ctx.target_tick``."""
+
+    def end(self, ctx: Context) -> None:
+        """Called once after the final tick."""
+
+    def handle(self, config_path: Path) -> bool:
+        """Run the call described by ``config_path`` and write its status; True on success."""
+        with config_path.open(encoding="utf-8") as handle:
+            document = json.load(handle)
+        ctx = Context.from_document(document, config_path)
+        original_common = document.get("commonData") or {}
+        original_module = document.get("moduleData") or {}
+        status: dict[str, Any]
+        try:
+            getattr(self, _METHODS[ctx.mode])(ctx)
+        except Exception as exc:
+            traceback.print_exc()
+            ctx.error(f"{type(exc).__name__}: {exc}")
+            status = {"status": "fail", "message": f"{type(exc).__name__}: {exc}"}
+            ok = False
+        else:
+            status = {"status": "success"}
+            changed = {
+                key: value
+                for key, value in ctx.common_data.items()
+                if key not in original_common or original_common[key] != value
+            }
+            if changed:
+                status["commonData"] = changed
+            if ctx.module_data != original_module:
+                status["moduleData"] = ctx.module_data
+            ok = True
+        _write_atomically(ctx.status_file, status)
+        return ok
+
+    @classmethod
+    def main(cls, argv: Sequence[str] | None = None) -> NoReturn:
+        """Entry point: ``python my_module.py CONFIG``."""
+        args = list(sys.argv[1:] if argv is None else argv)
+        if not args:
+            print(f"usage: {sys.argv[0]} CONFIG_FILE", file=sys.stderr)
+            sys.exit(2)
+        sys.exit(0 if cls().handle(Path(args[-1])) else 1)
+
+
+_METHODS = {"start": "start", "step": "step", "end": "end"}
+
+
+def _write_atomically(path: Path, document: dict[str, Any]) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(document, allow_nan=False), encoding="utf-8")
+    temporary.replace(path)

@@ -1,0 +1,88 @@
+"""Rich progress on a terminal: tick, simulated time, calls/s, ETA; module lines above it."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from ..events import (
+    CallFinished,
+    Event,
+    ModuleLine,
+    RunFinished,
+    RunStarted,
+    RunWarning,
+    TickStarted,
+)
+
+
+class ProgressObserver:
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress: Progress | None = None
+        self.task: Any = None
+        self.started = time.perf_counter()
+        self.calls = 0
+        self.simulated = ""
+        self.tick = ""
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self.progress = Progress(
+                TextColumn("[bold]tick[/] {task.fields[tick]}"),
+                TextColumn("{task.fields[simulated]}"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total} calls"),
+                TextColumn("{task.fields[rate]} calls/s"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=False,
+            )
+            self.progress.start()
+            self.task = self.progress.add_task(
+                "run",
+                total=event.call_count,
+                tick=f"{event.initial_tick}/{event.final_tick}",
+                simulated=event.initial_time.isoformat(),
+                rate="-",
+            )
+            self.final_tick = event.final_tick
+            self.started = time.perf_counter()
+        elif self.progress is None:
+            return
+        elif isinstance(event, TickStarted):
+            label = event.mode if event.mode != "step" else str(event.tick)
+            self.progress.update(
+                self.task, tick=f"{label}/{self.final_tick}", simulated=event.time.isoformat()
+            )
+        elif isinstance(event, CallFinished):
+            if event.outcome == "success":
+                self.calls += 1
+                elapsed = max(time.perf_counter() - self.started, 1e-9)
+                self.progress.update(self.task, advance=1, rate=f"{self.calls / elapsed:.1f}")
+            else:
+                self.console.print(
+                    f"[red]{event.module} {event.mode} at tick {event.tick} failed[/] "
+                    f"(attempt {event.attempt}): {escape(event.reason or '')}",
+                    markup=True,
+                    highlight=False,
+                )
+        elif isinstance(event, ModuleLine):
+            style = "red" if event.level == "ERROR" else "cyan"
+            self.console.print(
+                f"[{style}]{event.module}[/] {event.level}: {escape(event.text)}", highlight=False
+            )
+        elif isinstance(event, RunWarning):
+            where = event.module or "run"
+            self.console.print(
+                f"[yellow]warning[/] {where}: {escape(event.message)}", highlight=False
+            )
+        elif isinstance(event, RunFinished):
+            self.progress.stop()
+            self.progress = None

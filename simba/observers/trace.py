@@ -1,0 +1,43 @@
+"""``.simba/trace.jsonl``: one JSON record per finished call attempt, flushed at once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..events import CallFinished, Event
+
+
+class TraceWriter:
+    """An observer that appends every :class:`CallFinished` to a JSON-lines file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._handle = path.open("a", encoding="utf-8")
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, CallFinished):
+            record = {
+                "module": event.module,
+                "mode": event.mode,
+                "tick": event.tick,
+                "targetTick": event.target_tick,
+                "attempt": event.attempt,
+                "outcome": event.outcome,
+                "exitCode": event.exit_code,
+                "wallTime": round(event.wall_time, 6),
+                "startedAt": round(event.started_at, 6),
+            }
+            if event.reason:
+                record["reason"] = event.reason
+            self._handle.write(json.dumps(record) + "\n")
+            self._handle.flush()
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def read_trace(path: Path) -> list[dict[str, object]]:
+    """The records of a trace file (for reports and tests)."""
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]

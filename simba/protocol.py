@@ -1,0 +1,161 @@
+"""The module call protocol (DESIGN §5): config documents, status files, and merges.
+
+Everything here is pure apart from reading a status file; JSON keys are spelled as
+the protocol spells them and mapped from Python names only here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from . import schemas
+from .jsonfile import MAX_BYTES, JSONFileError, read_json
+from .plan import Call, Mode
+from .scenario import ModuleSpec
+from .state import CommonUpdate, ModuleState
+
+
+def build_config(
+    call: Call,
+    *,
+    status_file: Path,
+    run_dir: Path,
+    tick_format: str,
+    current_time: datetime,
+    target_time: datetime | None,
+    module_state: ModuleState,
+    common_data: Mapping[str, Any] | None,
+    services: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The config document for ``call``."""
+    document: dict[str, Any] = {
+        "mode": call.mode.value,
+        "statusFile": str(status_file),
+        "outputDirectory": str(run_dir),
+        "tickFormat": tick_format,
+        "currentTick": call.tick,
+        "currentTime": current_time.isoformat(),
+    }
+    if call.mode is not Mode.START:
+        last_time = module_state.last_run_time
+        document["lastRunTick"] = module_state.last_run_tick
+        document["lastRunTime"] = last_time.isoformat() if last_time else None
+    if call.mode is Mode.STEP:
+        assert target_time is not None
+        document["targetTick"] = call.target_tick
+        document["targetTime"] = target_time.isoformat()
+    if common_data is not None:
+        document["commonData"] = common_data
+    if module_state.module_data is not None:
+        document["moduleData"] = module_state.module_data
+    if services:
+        document["services"] = services
+    return document
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """A parsed, valid status file."""
+
+    success: bool
+    common_data: Mapping[str, Any] | None
+    module_data: Mapping[str, Any] | None
+    message: str | None
+
+
+class StatusProblem(ValueError):
+    """The status file is unusable; the message is a sentence naming the file."""
+
+
+def read_status(path: Path) -> Status:
+    """Read and validate a status file against ``schema/status.json``."""
+    try:
+        document = read_json(path, max_bytes=MAX_BYTES)
+    except FileNotFoundError:
+        raise StatusProblem(f"it wrote no status file (expected {path})") from None
+    except JSONFileError as exc:
+        raise StatusProblem(f"its status file {path} is unusable: {exc}") from exc
+    if not isinstance(document, dict):
+        raise StatusProblem(
+            f"its status file {path} holds {_json_kind(document)}, not a JSON object"
+        )
+    problems = schemas.validate("status", document, file=str(path))
+    if problems:
+        details = "; ".join(f"{p.path or 'top level'}: {p.message}" for p in problems)
+        raise StatusProblem(f"its status file {path} is invalid: {details}")
+    return Status(
+        success=document["status"] == "success",
+        common_data=document.get("commonData"),
+        module_data=document.get("moduleData"),
+        message=document.get("message"),
+    )
+
+
+def _json_kind(document: object) -> str:
+    kinds = {list: "a list", str: "a string", bool: "true or false", type(None): "null"}
+    return kinds.get(type(document), "a number")
+
+
+def common_update(
+    module: ModuleSpec,
+    status: Status,
+    declared: Mapping[str, Any] | None,
+    config: Mapping[str, Any],
+) -> tuple[CommonUpdate, list[str]]:
+    """What ``status`` may change in commonData, and a warning for each ignored key."""
+    warnings: list[str] = []
+    keys: dict[str, Any] = {}
+    returned = status.common_data or {}
+    if returned and not module.update_common_data:
+        warnings.append(
+            f"returned commonData keys {', '.join(sorted(returned))}, which were ignored because "
+            "the module does not have updateCommonData: true"
+        )
+    elif returned:
+        for key, value in returned.items():
+            if declared is not None and key in declared and key != "storeFronts":
+                keys[key] = value
+            else:
+                warnings.append(
+                    f"returned the commonData key {key!r}, which the schedule does not declare; "
+                    "it was ignored (declare it under commonData in the schedule to share it)"
+                )
+    store_front = None
+    if module.store_front:
+        store_front = (module.name, {k: v for k, v in config.items() if k != "commonData"})
+    return CommonUpdate(keys=keys, store_front=store_front), warnings
+
+
+def module_lines(path: Path) -> Iterator[tuple[str, str]]:
+    """``(level, text)`` for every ``INFO:`` / ``ERROR:`` line in a module's output file."""
+    try:
+        if path.stat().st_size == 0:
+            return
+        with path.open("rb") as handle:
+            for raw in handle:
+                if raw.startswith((b"INFO:", b"ERROR:")):
+                    level, _, text = raw.decode("utf-8", "replace").partition(":")
+                    yield level, text.strip()
+    except OSError:
+        return
+
+
+def tail(path: Path, lines: int = 10, max_bytes: int = 8192) -> list[str]:
+    """The last ``lines`` lines of a log file (reads at most ``max_bytes`` from its end)."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - max_bytes))
+            data = handle.read()
+    except OSError:
+        return []
+    text = data.decode("utf-8", "replace").splitlines()
+    if size > max_bytes and text:
+        text = text[1:]
+    return text[-lines:]

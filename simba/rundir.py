@@ -1,0 +1,117 @@
+"""The run directory (DESIGN §7): every path SIMBA writes is computed here.
+
+::
+
+    <outputDirectory>/<runId>[/<cellId>]/
+        <initialTick>/          start calls (and steps at initialTick - 1, if any)
+        start -> <initialTick>  relative symlink
+        <k+1>/                  step calls at tick k
+        end/                    end calls
+        .simba/                 trace.jsonl, summary.json, checkpoint.json
+
+In a call's directory: ``module_<i>.json`` (config), ``status_<i>.json``,
+``stdout_<i>``, ``stderr_<i>`` (a retry's output gets ``.<attempt>``), with ``<i>`` the
+module's 1-based schedule position, zero-padded to the digits of the module count.
+Directories are made only when a call is written into them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+from .errors import RunDirectoryError
+from .plan import Call, Mode
+from .timeline import Timeline
+
+META = ".simba"
+
+
+def default_run_id() -> str:
+    return time.strftime("%Y%m%d%H%M%S") + f".{os.getpid()}"
+
+
+class RunDirectory:
+    """Paths of one run; creates directories lazily."""
+
+    def __init__(self, root: Path, timeline: Timeline, module_count: int) -> None:
+        self.root = root
+        self.timeline = timeline
+        self.meta = root / META
+        self.trace_file = self.meta / "trace.jsonl"
+        self.summary_file = self.meta / "summary.json"
+        self.checkpoint_file = self.meta / "checkpoint.json"
+        self._width = len(str(module_count))
+        self._made: set[Path] = set()
+
+    @staticmethod
+    def locate(output_directory: Path, run_id: str, cell_id: str | None) -> Path:
+        root = output_directory / run_id
+        return root / cell_id if cell_id else root
+
+    # -- creating --------------------------------------------------------------------
+
+    def create(self, *, overwrite: bool = False) -> None:
+        """Make the run directory; an existing one is replaced only with ``overwrite``."""
+        if self.root.exists() or self.root.is_symlink():
+            if not overwrite:
+                raise RunDirectoryError(
+                    f"the run directory {self.root} already exists; choose another runId "
+                    "(--run-id), or pass --overwrite to replace it"
+                )
+            if not (self.root / META).is_dir():
+                raise RunDirectoryError(
+                    f"{self.root} exists but is not a SIMBA run directory (it has no {META}/); "
+                    "SIMBA will not delete it: move it away or choose another runId"
+                )
+            shutil.rmtree(self.root)
+        try:
+            self.meta.mkdir(parents=True)
+        except OSError as exc:
+            raise RunDirectoryError(
+                f"cannot create the run directory {self.root}: {exc.strerror}; "
+                "check outputDirectory and its permissions"
+            ) from exc
+        self._made.update((self.root, self.meta))
+
+    def directory(self, call: Call) -> Path:
+        """The directory of ``call``, created on first use."""
+        if call.mode is Mode.END:
+            path = self.root / "end"
+        elif call.mode is Mode.START:
+            path = self.tick_dir(call.tick)
+        else:
+            path = self.tick_dir(call.tick + 1)
+        if path not in self._made:
+            path.mkdir(exist_ok=True)
+            self._made.add(path)
+            if call.mode is Mode.START:
+                self._link_start(path)
+        return path
+
+    def tick_dir(self, tick: int) -> Path:
+        return self.root / self.timeline.format_tick(tick)
+
+    def _link_start(self, target: Path) -> None:
+        link = self.root / "start"
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(target.name)  # relative, so the run directory can move
+
+    # -- files of a call ---------------------------------------------------------------
+
+    def number(self, index: int) -> str:
+        return f"{index:0{self._width}d}"
+
+    def config_path(self, directory: Path, index: int) -> Path:
+        return directory / f"module_{self.number(index)}.json"
+
+    def status_path(self, directory: Path, index: int) -> Path:
+        return directory / f"status_{self.number(index)}.json"
+
+    def output_paths(self, directory: Path, index: int, attempt: int) -> tuple[Path, Path]:
+        suffix = "" if attempt == 1 else f".{attempt}"
+        number = self.number(index)
+        return directory / f"stdout_{number}{suffix}", directory / f"stderr_{number}{suffix}"

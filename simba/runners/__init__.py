@@ -1,0 +1,1 @@
+"""Back-ends that run module calls; see :mod:`simba.runners.base` for the contract."""

@@ -1,0 +1,69 @@
+"""The contract every back-end fulfils.
+
+A runner turns a :class:`CallRequest` (a module, the config file already written,
+where its output goes, how long it may take) into a :class:`CallResult` (how the
+process ended and how long it took).  It does not read status files or merge
+anything: that is the engine's job, the same for every back-end.
+
+- ``start()`` is called once before the first call, ``shutdown()`` once after the
+  last (also after a failure or a signal); both may be no-ops.
+- ``run()`` blocks until the call has ended; it may be called from several threads
+  at once.
+- ``cancel()`` stops every running call soon (from another thread or a signal
+  handler); those calls return with ``cancelled`` set.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from ..scenario import ModuleSpec
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallRequest:
+    module: ModuleSpec
+    config_path: Path
+    stdout_path: Path
+    stderr_path: Path
+    timeout: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallResult:
+    exit_code: int | None
+    """The exit status, or ``None`` if the process was ended by a signal."""
+    signal: int | None = None
+    timed_out: bool = False
+    cancelled: bool = False
+    wall_time: float = 0.0
+
+
+class Runner(ABC):
+    def start(self) -> None:  # noqa: B027 - optional hook
+        """Prepare the back-end (before the first call)."""
+
+    @abstractmethod
+    def run(self, request: CallRequest) -> CallResult:
+        """Run one call to its end."""
+
+    def cancel(self) -> None:  # noqa: B027 - optional hook
+        """Stop all running calls."""
+
+    def shutdown(self) -> None:  # noqa: B027 - optional hook
+        """Release the back-end (after the last call)."""
+
+    def __enter__(self) -> Runner:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.shutdown()

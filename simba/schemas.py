@@ -1,0 +1,173 @@
+"""The JSON Schemas in ``schema/``: finding them, and validating documents against them.
+
+The schemas are the one source of truth for the shape of every document SIMBA reads;
+this module turns their verdicts into :class:`~simba.errors.Problem` records with a
+plain sentence and a JSON path.  jsonschema is imported on first use only.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .errors import Problem
+
+NAMES = ("driver", "schedule", "module", "status")
+
+
+def schema_dir() -> Path:
+    """The directory holding the schema files (inside the wheel, or the source tree)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "schema", here.parent / "schema"):
+        if (candidate / "driver.json").is_file():
+            return candidate
+    raise FileNotFoundError(f"SIMBA's schema files are missing next to {here}; reinstall simba")
+
+
+def schema_path(name: str) -> Path:
+    if name not in NAMES:
+        raise KeyError(name)
+    return schema_dir() / f"{name}.json"
+
+
+@functools.cache
+def load_schema(name: str) -> dict[str, Any]:
+    with schema_path(name).open(encoding="utf-8") as handle:
+        schema: dict[str, Any] = json.load(handle)
+    return schema
+
+
+@functools.cache
+def _validator(name: str) -> Any:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(load_schema(name))
+
+
+def validate(name: str, document: object, *, file: str, prefix: str = "") -> list[Problem]:
+    """Every problem of ``document`` against schema ``name``, sorted by position."""
+    problems = [
+        Problem(file, _join(prefix, error.absolute_path), _sentence(error))
+        for error in _leaf_errors(_validator(name).iter_errors(document))
+    ]
+    return sorted(set(problems), key=lambda p: (p.path, p.message))
+
+
+def is_valid(name: str, document: object) -> bool:
+    return bool(_validator(name).is_valid(document))
+
+
+def _leaf_errors(errors: Any) -> Iterator[Any]:
+    """Descend into anyOf/oneOf to the most telling error, as jsonschema's best_match does."""
+    for error in errors:
+        yield _deepest(error) if error.validator in ("anyOf", "oneOf") and error.context else error
+
+
+def _deepest(error: Any) -> Any:
+    from jsonschema.exceptions import best_match
+
+    # An anyOf over "type" alternatives reads best as the parent's own message.
+    if all(sub.validator in ("type", "enum", "const") for sub in error.context):
+        return error
+    return best_match(error.context)
+
+
+def _join(prefix: str, path: Any) -> str:
+    text = prefix
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _describe(value: object) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+_TYPE_NAMES = {
+    "object": "an object",
+    "array": "a list",
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "null",
+}
+
+
+def _sentence(error: Any) -> str:
+    """A plain sentence for one jsonschema error."""
+    kind, expected, value = error.validator, error.validator_value, error.instance
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if kind == "required":
+        missing = next((k for k in expected if isinstance(value, dict) and k not in value), "?")
+        return f"the required key '{missing}' is missing"
+    if kind == "additionalProperties":
+        known = sorted(schema.get("properties", {}))
+        patterns = list(schema.get("patternProperties", {}))
+        extras = sorted(
+            key
+            for key in (value if isinstance(value, dict) else {})
+            if key not in known and not any(re.search(p, key) for p in patterns)
+        )
+        parts = []
+        for key in extras:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            parts.append(f"unknown key '{key}'{hint}")
+        return "; ".join(parts) + f"; known keys are {', '.join(known)}"
+    if kind == "type":
+        names = expected if isinstance(expected, list) else [expected]
+        wanted = " or ".join(_TYPE_NAMES.get(str(n), str(n)) for n in names)
+        return f"must be {wanted}, not {_describe(value)}"
+    if kind in ("anyOf", "oneOf"):
+        return f"{_describe(value)} is not allowed here; expected {_expectation(schema)}"
+    if kind == "enum":
+        return f"{_describe(value)} is not one of {', '.join(_describe(v) for v in expected)}"
+    if kind == "const":
+        return f"must be {_describe(expected)}, not {_describe(value)}"
+    if kind == "minimum":
+        return f"must be at least {expected}, not {_describe(value)}"
+    if kind == "maximum":
+        return f"must be at most {expected}, not {_describe(value)}"
+    if kind == "exclusiveMinimum":
+        return f"must be greater than {expected}, not {_describe(value)}"
+    if kind == "minItems":
+        return f"must have at least {expected} item{'s' if expected != 1 else ''}"
+    if kind == "minLength":
+        return "must not be empty"
+    if kind == "maxLength":
+        return f"must be at most {expected} characters long"
+    if kind == "uniqueItems":
+        return "must not list the same item twice"
+    if kind == "pattern":
+        return f"{_describe(value)} is not allowed here ({_pattern_hint(schema)})"
+    return str(error.message)
+
+
+def _expectation(schema: dict[str, Any]) -> str:
+    options = []
+    for option in schema.get("anyOf", schema.get("oneOf", [])):
+        if "type" in option:
+            options.append(_TYPE_NAMES.get(option["type"], str(option["type"])))
+        elif "const" in option:
+            options.append(_describe(option["const"]))
+        elif "enum" in option:
+            options.extend(_describe(v) for v in option["enum"])
+        elif "pattern" in option or "$ref" in option:
+            options.append("an ISO 8601 duration such as PT5M")
+    return " or ".join(options) or "another value"
+
+
+def _pattern_hint(schema: dict[str, Any]) -> str:
+    pattern = str(schema.get("pattern", ""))
+    if pattern.startswith("^P"):
+        return "expected an ISO 8601 duration such as PT10M, P1D, P1W or P1M"
+    if "A-Za-z0-9" in pattern:
+        return "use letters, digits, '_', '.' and '-', not starting with '.' or '-'"
+    return f"it must match {pattern}"

@@ -1,0 +1,178 @@
+"""Ticks and the date-times they stand for (DESIGN §3).
+
+Within interval *i*, which begins at tick ``b_i`` (the first at ``initialTick``, each
+next at the previous interval's last tick)::
+
+    time(k) = time(b_i) + (k - b_i) * tickDuration_i
+
+Calendar parts of a duration (years, months) are multiplied before they are added,
+so monthly ticks from Jan 31 give Feb 29, Mar 31, Apr 30: no drift.  The final tick
+is the first tick whose time is at or after ``endTime``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from dateutil.relativedelta import relativedelta
+
+_DURATION = re.compile(
+    r"^P(?!$)(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
+    r"(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Duration:
+    """An ISO 8601 duration split into its calendar part and its exact part."""
+
+    months: int = 0
+    exact: timedelta = timedelta(0)
+
+    @property
+    def is_positive(self) -> bool:
+        return self.months > 0 or self.exact > timedelta(0)
+
+    @property
+    def is_calendar(self) -> bool:
+        return self.months != 0
+
+    def times(self, count: int) -> relativedelta | timedelta:
+        """``count`` of this duration, ready to add to a datetime."""
+        if self.months:
+            return relativedelta(months=self.months * count) + self.exact * count
+        return self.exact * count
+
+    def total_seconds(self) -> float:
+        """Exact length in seconds; only for durations without months or years."""
+        if self.months:
+            raise ValueError("a duration with months or years has no fixed length")
+        return self.exact.total_seconds()
+
+
+def parse_duration(text: str) -> Duration:
+    """Parse ``PnYnMnWnDTnHnMnS`` (``P1W`` is 7 days, ``P1M`` one calendar month).
+
+    Raises ``ValueError`` with a sentence for the user.
+    """
+    match = _DURATION.match(text) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(
+            f"{text!r} is not an ISO 8601 duration; write e.g. PT10M, PT600S, P1D, P1W or P1M"
+        )
+    part = {key: value or "0" for key, value in match.groupdict().items()}
+    exact = timedelta(
+        weeks=int(part["weeks"]),
+        days=int(part["days"]),
+        hours=int(part["hours"]),
+        minutes=int(part["minutes"]),
+        seconds=float(part["seconds"]),
+    )
+    return Duration(months=12 * int(part["years"]) + int(part["months"]), exact=exact)
+
+
+def parse_time(text: str) -> datetime:
+    """Parse an ISO 8601 date-time (or date), keeping its time zone as written."""
+    from dateutil.parser import isoparse
+
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"{text!r} is not an ISO 8601 date-time")
+    try:
+        return isoparse(text)
+    except (ValueError, OverflowError) as exc:
+        raise ValueError(
+            f"{text!r} is not an ISO 8601 date-time; write e.g. 2024-01-01T00:00:00+00:00"
+        ) from exc
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Interval:
+    """Ticks ``start_tick..end_tick`` (``None``: unbounded) of one tick duration."""
+
+    start_tick: int
+    end_tick: int | None
+    tick_duration: Duration
+    duration_text: str
+
+
+class Timeline:
+    """Maps ticks to times for one driver configuration; immutable after construction."""
+
+    __slots__ = ("_anchors", "_starts", "final_tick", "initial_tick", "intervals", "tick_format")
+
+    def __init__(
+        self,
+        *,
+        initial_tick: int,
+        initial_time: datetime,
+        intervals: tuple[Interval, ...],
+        end_time: datetime,
+    ) -> None:
+        self.initial_tick = initial_tick
+        self.intervals = intervals
+        self._starts = [interval.start_tick for interval in intervals]
+        # The anchor of interval i is (b_i, time(b_i)).
+        anchors: list[tuple[int, datetime]] = []
+        anchor = (initial_tick, initial_time)
+        for interval in intervals:
+            anchors.append(anchor)
+            if interval.end_tick is not None:
+                anchor = (interval.end_tick, self._time_in(interval, anchor, interval.end_tick))
+        self._anchors = tuple(anchors)
+        self.final_tick = self._first_tick_at_or_after(end_time)
+        self.tick_format = f"{{:0{len(str(self.final_tick))}d}}"
+
+    @staticmethod
+    def _time_in(interval: Interval, anchor: tuple[int, datetime], tick: int) -> datetime:
+        base_tick, base_time = anchor
+        return base_time + interval.tick_duration.times(tick - base_tick)
+
+    def time(self, tick: int) -> datetime:
+        """The date-time of ``tick`` (ticks before ``initialTick`` extend the first interval)."""
+        index = max(bisect.bisect_right(self._starts, tick) - 1, 0)
+        return self._time_in(self.intervals[index], self._anchors[index], tick)
+
+    def format_tick(self, tick: int) -> str:
+        return self.tick_format.format(tick)
+
+    def _first_tick_at_or_after(self, end_time: datetime) -> int:
+        """The final tick T; raises ``ValueError`` if the intervals end before ``end_time``."""
+        if self._anchors[0][1] >= end_time:
+            return self.initial_tick
+        for interval, anchor in zip(self.intervals, self._anchors, strict=True):
+            last = interval.end_tick
+
+            def before_end(
+                tick: int, interval: Interval = interval, anchor: tuple[int, datetime] = anchor
+            ) -> bool:
+                try:
+                    return self._time_in(interval, anchor, tick) < end_time
+                except (OverflowError, ValueError):  # past year 9999: certainly not before
+                    return False
+
+            if last is not None and before_end(last):
+                continue
+            # time is increasing in k inside the interval: gallop, then bisect.
+            low, step = anchor[0], 1
+            high = low + step
+            while (last is None or high < last) and before_end(high):
+                low, step = high, step * 2
+                high = low + step
+            if last is not None:
+                high = min(high, last)
+            while high - low > 1:
+                middle = (low + high) // 2
+                if before_end(middle):
+                    low = middle
+                else:
+                    high = middle
+            return high
+        last_interval = self.intervals[-1]
+        raise ValueError(
+            f"the schedule intervals end at tick {last_interval.end_tick} "
+            f"({self.time(last_interval.end_tick or 0).isoformat()}), before endTime "
+            f"{end_time.isoformat()}; extend the last interval or leave out its endTick"
+        )
