@@ -1,0 +1,81 @@
+"""Shared fixtures: real module executables, scenario writers, and the simba CLI as a process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MODULES = Path(__file__).resolve().parent / "modules"
+EXAMPLES = ROOT / "examples"
+REFERENCE = ROOT.parent / "shared" / "reference"
+
+#: A driver section that gives ticks 0..3 of one day each.
+SMALL_DRIVER: dict[str, Any] = {
+    "initialTime": "2024-01-01T00:00:00",
+    "endTime": "2024-01-04T00:00:00",
+    "scheduleIntervals": [{"tickDuration": "P1D"}],
+}
+
+
+@pytest.fixture
+def modules_dir() -> Path:
+    """The directory of the small real module executables used by the tests."""
+    return MODULES
+
+
+@pytest.fixture
+def write_scenario(tmp_path: Path) -> Callable[..., Path]:
+    """Write driver.json + schedule.json into a fresh directory and return the directory.
+
+    ``schedule`` may be a list (the module specs) or a full schedule document.
+    """
+    counter = iter(range(1_000_000))
+
+    def write(
+        schedule: list[dict[str, Any]] | dict[str, Any],
+        driver: dict[str, Any] | None = None,
+        name: str | None = None,
+    ) -> Path:
+        directory = tmp_path / (name or f"scenario{next(counter)}")
+        directory.mkdir(parents=True, exist_ok=True)
+        document = schedule if isinstance(schedule, dict) else {"schedule": schedule}
+        (directory / "driver.json").write_text(json.dumps(driver or SMALL_DRIVER, indent=2))
+        (directory / "schedule.json").write_text(json.dumps(document, indent=2))
+        return directory
+
+    return write
+
+
+def run_cli(
+    *args: str | os.PathLike[str], cwd: Path, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m simba ARGS`` as a real process and capture its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "simba", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+@pytest.fixture
+def simba_cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run the simba CLI as a process; the working directory defaults to tmp_path."""
+
+    def call(
+        *args: str | os.PathLike[str], cwd: Path | None = None, **kwargs: Any
+    ) -> subprocess.CompletedProcess[str]:
+        return run_cli(*args, cwd=cwd or tmp_path, **kwargs)
+
+    return call
