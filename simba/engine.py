@@ -37,7 +37,7 @@ from .events import (
 from .jsonfile import write_json
 from .observers.trace import TraceWriter
 from .plan import Batch, Call, Mode, Plan
-from .protocol import StatusProblem, build_config, common_update, module_lines, read_status, tail
+from .protocol import StatusProblem, build_config, common_update, read_status, tail
 from .rundir import RunDirectory, default_run_id
 from .runners.base import CallRequest, CallResult, Runner
 from .runners.local import LocalRunner
@@ -126,12 +126,19 @@ class Engine:
         error: SimbaError | None = None
         try:
             with self.runner:
-                for batch in self.plan.batches():
+                batches = self.plan.batches()
+                batch = next(batches, None)
+                while batch is not None:
+                    following = next(batches, None)
+                    if following is not None:
+                        self.rundir.prepare(following.calls)
                     self._run_batch(batch)
+                    batch = following
         except SimbaError as exc:
             error = exc
             raise
         finally:
+            self.rundir.close()
             self._finish(error)
             self.observers.remove(trace)
             trace.close()
@@ -208,7 +215,7 @@ class Engine:
                     timeout=timeout,
                 )
             )
-            for level, text in module_lines(stdout_path):
+            for level, text in result.lines:
                 self.emit(ModuleLine(module=module.name, tick=call.tick, level=level, text=text))
             outcome, status, error = self._judge(call, result, status_path, stderr_path, timeout)
             module_state.calls += 1

@@ -49,13 +49,23 @@ def parse_json(data: bytes | str) -> Any:
         ) from exc
     except RecursionError as exc:
         raise JSONFileError("it is nested too deeply to read") from exc
+    except JSONFileError:
+        raise
+    except ValueError as exc:  # an integer longer than Python's int_max_str_digits
+        detail = str(exc).split(";")[0]
+        raise JSONFileError(f"it holds a number too long to read ({detail})") from exc
 
 
 def read_json(path: Path, *, max_bytes: int = MAX_BYTES) -> Any:
-    """Read and parse ``path``; raises :class:`JSONFileError` (also for I/O problems)."""
+    """Read and parse ``path``; raises :class:`JSONFileError` (also for I/O problems).
+
+    A missing file raises :class:`FileNotFoundError`, so callers can say so plainly.
+    """
     try:
         with path.open("rb") as handle:
             data = handle.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise
     except IsADirectoryError as exc:
         raise JSONFileError("it is a directory, not a file") from exc
     except OSError as exc:
@@ -74,8 +84,13 @@ def write_json(path: Path, document: Any, *, indent: int | None = 2, sync: bool 
     write_bytes(path, dump_json(document, indent=indent) + b"\n", sync=sync)
 
 
+def temporary_path(path: Path) -> Path:
+    """Where :func:`write_bytes` writes ``path`` before renaming it into place."""
+    return path.with_name(f".{path.name}.tmp")
+
+
 def write_bytes(path: Path, data: bytes, *, sync: bool = False) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
+    temporary = temporary_path(path)
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         _write_all(fd, data)

@@ -7,7 +7,7 @@ the protocol spells them and mapped from Python names only here.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -129,20 +129,6 @@ def common_update(
     if module.store_front:
         store_front = (module.name, {k: v for k, v in config.items() if k != "commonData"})
     return CommonUpdate(keys=keys, store_front=store_front), warnings
-
-
-def module_lines(path: Path) -> Iterator[tuple[str, str]]:
-    """``(level, text)`` for every ``INFO:`` / ``ERROR:`` line in a module's output file."""
-    try:
-        if path.stat().st_size == 0:
-            return
-        with path.open("rb") as handle:
-            for raw in handle:
-                if raw.startswith((b"INFO:", b"ERROR:")):
-                    level, _, text = raw.decode("utf-8", "replace").partition(":")
-                    yield level, text.strip()
-    except OSError:
-        return
 
 
 def tail(path: Path, lines: int = 10, max_bytes: int = 8192) -> list[str]:

@@ -17,16 +17,26 @@ Directories are made only when a call is written into them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from .errors import RunDirectoryError
+from .jsonfile import temporary_path
 from .plan import Call, Mode
 from .timeline import Timeline
 
 META = ".simba"
+
+
+def _make(directory: Path, files: list[Path]) -> None:
+    directory.mkdir(exist_ok=True)
+    for file in files:
+        os.close(os.open(file, os.O_WRONLY | os.O_CREAT, 0o644))
 
 
 def default_run_id() -> str:
@@ -45,6 +55,8 @@ class RunDirectory:
         self.checkpoint_file = self.meta / "checkpoint.json"
         self._width = len(str(module_count))
         self._made: set[Path] = set()
+        self._prepared: dict[Path, Future[None]] = {}
+        self._pool: ThreadPoolExecutor | None = None
 
     @staticmethod
     def locate(output_directory: Path, run_id: str, cell_id: str | None) -> Path:
@@ -76,20 +88,55 @@ class RunDirectory:
             ) from exc
         self._made.update((self.root, self.meta))
 
+    def call_dir(self, call: Call) -> Path:
+        """Where the files of ``call`` go (not created)."""
+        if call.mode is Mode.END:
+            return self.root / "end"
+        if call.mode is Mode.START:
+            return self.tick_dir(call.tick)
+        return self.tick_dir(call.tick + 1)
+
     def directory(self, call: Call) -> Path:
         """The directory of ``call``, created on first use."""
-        if call.mode is Mode.END:
-            path = self.root / "end"
-        elif call.mode is Mode.START:
-            path = self.tick_dir(call.tick)
-        else:
-            path = self.tick_dir(call.tick + 1)
+        path = self.call_dir(call)
         if path not in self._made:
-            path.mkdir(exist_ok=True)
+            prepared = self._prepared.pop(path, None)
+            if prepared is not None:
+                prepared.result()
+            else:
+                path.mkdir(exist_ok=True)
             self._made.add(path)
             if call.mode is Mode.START:
                 self._link_start(path)
         return path
+
+    def prepare(self, calls: Iterable[Call]) -> None:
+        """Create the directories and config files of upcoming calls in the background.
+
+        Creating files is the costliest part of a call on many file systems; doing it
+        while the previous module runs takes it off the critical path.
+        """
+        for call in calls:
+            path = self.call_dir(call)
+            if path in self._made or path in self._prepared:
+                continue
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="simba-rundir")
+            names = [temporary_path(self.config_path(path, c.module.index)) for c in calls]
+            self._prepared[path] = self._pool.submit(_make, path, names)
+
+    def close(self) -> None:
+        """Undo what was prepared but not used (no tick directory without a call)."""
+        for path, prepared in self._prepared.items():
+            with contextlib.suppress(OSError):
+                prepared.result()
+                for leftover in path.glob(".module_*.json.tmp"):
+                    leftover.unlink()
+                path.rmdir()
+        self._prepared.clear()
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
     def tick_dir(self, tick: int) -> Path:
         return self.root / self.timeline.format_tick(tick)

@@ -40,6 +40,8 @@ class CallResult:
     timed_out: bool = False
     cancelled: bool = False
     wall_time: float = 0.0
+    lines: tuple[tuple[str, str], ...] = ()
+    """``(level, text)`` of the ``INFO:`` / ``ERROR:`` lines the module printed on stdout."""
 
 
 class Runner(ABC):
