@@ -42,7 +42,12 @@ def cli() -> None:
 
 
 @cli.command()
-@SCENARIO
+@click.argument("scenario", type=click.Path(path_type=Path), required=False)
+@click.option(
+    "--resume",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Continue the run in this run directory from its last checkpoint.",
+)
 @click.option(
     "-o",
     "--output-directory",
@@ -65,7 +70,8 @@ def cli() -> None:
 )
 @click.option("-v", "--verbose", is_flag=True, help="A line for every call.")
 def run(
-    scenario: Path,
+    scenario: Path | None,
+    resume: Path | None,
     output_directory: Path | None,
     run_id: str | None,
     cell_id: str | None,
@@ -74,22 +80,37 @@ def run(
     as_json: bool,
     verbose: bool,
 ) -> None:
-    """Run SCENARIO (a directory with driver.json and schedule.json, or one file)."""
-    from .engine import Engine, RunOptions
+    """Run SCENARIO (a directory with driver.json and schedule.json, or one file).
+
+    With --resume RUN_DIR, continue that run from its last checkpoint instead (its
+    scenario is found from the run directory; the files must not have changed).
+    """
+    from .engine import Engine, RunOptions, resume_options
     from .jsonfile import read_json
     from .scenario import load_scenario
 
     terminal = Terminal()
-    loaded = load_scenario(scenario)
     for name, value in (("--run-id", run_id), ("--cell-id", cell_id)):
         _check_identifier(name, value)
-    options = RunOptions(
-        output_directory=output_directory.resolve() if output_directory else None,
-        run_id=run_id,
-        cell_id=cell_id,
-        overwrite=overwrite,
-        timeout=timeout,
-    )
+    if resume is not None:
+        if run_id or cell_id or output_directory or overwrite:
+            raise click.UsageError(
+                "--resume takes the run directory as it is; leave out "
+                "--run-id, --cell-id, --output-directory and --overwrite"
+            )
+        source, options = resume_options(resume, timeout=timeout)
+        loaded = load_scenario(scenario or source)
+    elif scenario is None:
+        raise click.UsageError("give a SCENARIO to run, or --resume RUN_DIR")
+    else:
+        loaded = load_scenario(scenario)
+        options = RunOptions(
+            output_directory=output_directory.resolve() if output_directory else None,
+            run_id=run_id,
+            cell_id=cell_id,
+            overwrite=overwrite,
+            timeout=timeout,
+        )
     engine = Engine(loaded, options, [_observer(terminal, as_json=as_json, verbose=verbose)])
     try:
         engine.run()

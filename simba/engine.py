@@ -2,23 +2,40 @@
 
 The engine owns the :class:`~simba.state.RunState`, writes every config document,
 judges every call the same way whatever the back-end, and stops the run at the first
-failed call (after its retries), writing ``summary.json`` in every outcome.
-It never prints; observers render its events.
+failed call (after its retries).  It checkpoints at batch boundaries (at most about
+once a second, and at failure, end and signals), and it writes ``summary.json`` in
+every outcome.  On SIGINT/SIGTERM it stops the running module processes, checkpoints
+and raises :class:`~simba.errors.RunInterrupted`.  It never prints; observers render
+its events.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import signal
+import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from ._version import __version__
+from .checkpoint import (
+    Checkpoint,
+    Position,
+    load_checkpoint,
+    save_checkpoint,
+    successful_calls,
+)
 from .errors import (
+    CheckpointError,
     ModuleError,
     ModuleTimeoutError,
-    ScenarioError,
+    RunDirectoryError,
+    RunInterrupted,
     SimbaError,
     StatusFileError,
     format_tail,
@@ -34,19 +51,21 @@ from .events import (
     RunWarning,
     TickStarted,
 )
-from .jsonfile import write_json
+from .jsonfile import read_json, write_json
 from .observers.trace import TraceWriter
 from .plan import Batch, Call, Mode, Plan
-from .protocol import StatusProblem, build_config, common_update, read_status, tail
+from .protocol import Status, StatusProblem, build_config, common_update, read_status, tail
 from .rundir import RunDirectory, default_run_id
 from .runners.base import CallRequest, CallResult, Runner
-from .runners.local import LocalRunner
+from .runners.local import LocalRunner, kill_leftovers
 from .scenario import Scenario
 from .state import CommonUpdate, ModuleState, RunState, apply_updates
 
 #: Backoff before retry n is BACKOFF * 2**(n-1) seconds, at most BACKOFF_MAX.
 BACKOFF = 0.1
 BACKOFF_MAX = 10.0
+#: Seconds between two checkpoints at batch boundaries (failure, end and signals always write).
+CHECKPOINT_INTERVAL = 1.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,6 +78,8 @@ class RunOptions:
     overwrite: bool = False
     timeout: float | None = None
     """Default timeout in seconds for modules that set none."""
+    resume: Path | None = None
+    """Continue the run in this directory from its last checkpoint."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,33 +104,34 @@ class Engine:
         self.observers = list(observers)
         self.plan = Plan(scenario)
         self.timeline = scenario.timeline
-        self.runner = runner or LocalRunner()
         driver = scenario.driver
-        root = RunDirectory.locate(
+        root = self.options.resume or RunDirectory.locate(
             self.options.output_directory or driver.output_directory,
             self.options.run_id or driver.run_id or default_run_id(),
             self.options.cell_id or driver.cell_id,
         )
         self.rundir = RunDirectory(root, self.timeline, len(scenario.modules))
+        self.runner = runner or LocalRunner(environment={"SIMBA_RUN_DIR": str(root)})
         self.state = RunState(
             common_data=scenario.common_data,
             modules={m.name: ModuleState(module_data=m.module_data) for m in scenario.modules},
         )
         self._started = 0.0
+        self._replay: Callable[[Call], bool] = lambda call: False
+        self._trace: TraceWriter | None = None
+        self._boundary: Checkpoint | None = None
+        self._saved_at = 0.0
+        self._signal: int | None = None
 
     # -- the loop ------------------------------------------------------------------------
 
     def run(self) -> RunResult:
-        if self.scenario.driver.continue_from_tick is not None:
-            raise ScenarioError.single(
-                self.scenario.driver_file,
-                "continueFromTick",
-                "continuing an earlier run is not supported by this version yet",
-            )
-        self.rundir.create(overwrite=self.options.overwrite)
+        """Run (or resume) the scenario; raises a :class:`SimbaError` if it cannot finish."""
+        position = self._open()
         self._started = time.perf_counter()
-        trace = TraceWriter(self.rundir.trace_file)
-        self.observers.append(trace)
+        self._trace = TraceWriter(self.rundir.trace_file)
+        self.observers.append(self._trace)
+        self._mark_boundary(position, force=True)
         timeline = self.timeline
         self.emit(
             RunStarted(
@@ -125,23 +147,23 @@ class Engine:
         )
         error: SimbaError | None = None
         try:
-            with self.runner:
-                batches = self.plan.batches()
-                batch = next(batches, None)
-                while batch is not None:
-                    following = next(batches, None)
+            with _signals_to(self._on_signal), self.runner:
+                for batch, following in _with_next(
+                    self.plan.batches_from(position.mode, position.tick)
+                ):
                     if following is not None:
                         self.rundir.prepare(following.calls)
                     self._run_batch(batch)
-                    batch = following
+                    self._mark_boundary(_position(following, self.timeline.final_tick))
         except SimbaError as exc:
             error = exc
             raise
         finally:
             self.rundir.close()
             self._finish(error)
-            self.observers.remove(trace)
-            trace.close()
+            self.observers.remove(self._trace)
+            self._trace.close()
+            self.rundir.unlock()
         return RunResult(
             run_dir=self.rundir.root,
             calls=self.state.calls_done,
@@ -153,6 +175,53 @@ class Engine:
     def emit(self, event: Event) -> None:
         for observer in self.observers:
             observer(event)
+
+    def _open(self) -> Position:
+        """Create, continue or resume the run directory; the position to start from."""
+        scenario, rundir = self.scenario, self.rundir
+        if self.options.resume is not None:
+            if not rundir.root.is_dir():
+                raise RunDirectoryError(f"cannot resume: {rundir.root} does not exist")
+            rundir.open_existing()
+            checkpoint = load_checkpoint(rundir.checkpoint_file)
+            if checkpoint.fingerprint != scenario.fingerprint:
+                rundir.unlock()
+                raise CheckpointError(
+                    f"cannot resume {rundir.root}: the scenario files ({scenario.schedule_file}) "
+                    "changed since the run started; restore them, or start a new run"
+                )
+            kill_leftovers(rundir.root)
+            self.state = checkpoint.state
+            done = successful_calls(rundir.trace_file, checkpoint.trace_offset)
+            self._replay = lambda call: (call.module.name, call.mode.value, call.tick) in done
+            return checkpoint.position
+        start = Position(mode=Mode.START.value, tick=self.timeline.initial_tick)
+        continue_from = scenario.driver.continue_from_tick
+        if continue_from is not None:
+            if not rundir.root.is_dir():
+                raise RunDirectoryError(
+                    f"continueFromTick {continue_from} needs the earlier run's directory "
+                    f"{rundir.root}, which does not exist; give its runId"
+                )
+            rundir.open_existing()
+            kill_leftovers(rundir.root)
+            initial = self.timeline.initial_tick
+            self._replay = lambda call: (
+                (call.mode is Mode.STEP and call.tick < continue_from)
+                or (call.mode is Mode.START and continue_from > initial)
+            )
+        else:
+            rundir.create(overwrite=self.options.overwrite)
+        write_json(
+            rundir.run_info_file,
+            {
+                "simba": __version__,
+                "scenario": str(scenario.source),
+                "fingerprint": scenario.fingerprint,
+                "timeout": self.options.timeout,
+            },
+        )
+        return start
 
     def _run_batch(self, batch: Batch) -> None:
         current_time = self.timeline.time(batch.tick)
@@ -176,11 +245,12 @@ class Engine:
             self.state.common_data = apply_updates(self.state.common_data, (update,))
 
     def _call(
-        self, call: Call, current_time: Any, common_view: Mapping[str, Any] | None
+        self, call: Call, current_time: datetime, common_view: Mapping[str, Any] | None
     ) -> CommonUpdate:
         module = call.module
         module_state = self.state.modules[module.name]
-        directory = self.rundir.directory(call)
+        replay = self._replay(call)
+        directory = self.rundir.call_dir(call) if replay else self.rundir.directory(call)
         config_path = self.rundir.config_path(directory, module.index)
         status_path = self.rundir.status_path(directory, module.index)
         target_time = self.timeline.time(call.target_tick) if call.target_tick is not None else None
@@ -194,10 +264,45 @@ class Engine:
             module_state=module_state,
             common_data=common_view,
         )
-        write_json(config_path, config)
+        if replay:
+            status = self._replayed_status(call, status_path)
+            module_state.calls += 1
+        else:
+            write_json(config_path, config)
+            status = self._execute(call, config_path, status_path, directory, module_state)
+        update, warnings = common_update(module, status, self.scenario.common_data, config)
+        for warning in warnings:
+            self.emit(RunWarning(module=module.name, tick=call.tick, message=warning))
+        if status.module_data is not None:
+            module_state.module_data = status.module_data
+        module_state.last_run_tick = call.tick
+        module_state.last_run_time = current_time
+        self.state.calls_done += 1
+        return update
+
+    def _replayed_status(self, call: Call, status_path: Path) -> Status:
+        try:
+            return read_status(status_path)
+        except StatusProblem as exc:
+            raise CheckpointError(
+                f"cannot carry on the earlier run: module {call.module.name!r} "
+                f"({_describe(call)}) finished there, but {exc}"
+            ) from None
+
+    def _execute(
+        self,
+        call: Call,
+        config_path: Path,
+        status_path: Path,
+        directory: Path,
+        module_state: ModuleState,
+    ) -> Status:
+        """Run ``call`` with its retries; its status, or raise its error."""
+        module = call.module
         timeout = module.timeout if module.timeout is not None else self.options.timeout
         attempts = module.retries + 1
         for attempt in range(1, attempts + 1):
+            self._check_signal()
             status_path.unlink(missing_ok=True)  # a stale status must never count
             stdout_path, stderr_path = self.rundir.output_paths(directory, module.index, attempt)
             self.emit(
@@ -215,9 +320,10 @@ class Engine:
                     timeout=timeout,
                 )
             )
+            self._check_signal()  # a call cut off by a signal is not a module failure
             for level, text in result.lines:
                 self.emit(ModuleLine(module=module.name, tick=call.tick, level=level, text=text))
-            outcome, status, error = self._judge(call, result, status_path, stderr_path, timeout)
+            status, error = self._judge(call, result, status_path, stderr_path, timeout)
             module_state.calls += 1
             module_state.wall_time += result.wall_time
             module_state.max_wall_time = max(module_state.max_wall_time, result.wall_time)
@@ -228,19 +334,19 @@ class Engine:
                     tick=call.tick,
                     target_tick=call.target_tick,
                     attempt=attempt,
-                    outcome=outcome,
+                    outcome=error.outcome if error else "success",
                     exit_code=result.exit_code,
                     wall_time=result.wall_time,
                     started_at=started - self._started,
-                    reason=None if error is None else str(error).partition("\n")[0],
+                    reason=None if error is None else str(error.error).partition("\n")[0],
                 )
             )
             if status is not None:
-                break
-            module_state.failures += 1
+                return status
             assert error is not None
-            if attempt == attempts or result.cancelled:
-                raise error
+            module_state.failures += 1
+            if attempt == attempts:
+                raise error.error
             delay = min(BACKOFF * 2 ** (attempt - 1), BACKOFF_MAX)
             self.emit(
                 RunWarning(
@@ -250,16 +356,7 @@ class Engine:
                 )
             )
             time.sleep(delay)
-        assert status is not None
-        update, warnings = common_update(module, status, self.scenario.common_data, config)
-        for warning in warnings:
-            self.emit(RunWarning(module=module.name, tick=call.tick, message=warning))
-        if status.module_data is not None:
-            module_state.module_data = status.module_data
-        module_state.last_run_tick = call.tick
-        module_state.last_run_time = current_time
-        self.state.calls_done += 1
-        return update
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _judge(
         self,
@@ -268,8 +365,8 @@ class Engine:
         status_path: Path,
         stderr_path: Path,
         timeout: float | None,
-    ) -> tuple[str, Any, ModuleError | None]:
-        """(outcome, status or None, error or None) for one finished attempt."""
+    ) -> tuple[Status | None, _Failure | None]:
+        """The status of a successful attempt, or why it failed."""
         module = call.module
         where = f"module {module.name!r} ({_describe(call)})"
         facts: dict[str, Any] = {
@@ -279,42 +376,88 @@ class Engine:
             "exit_code": result.exit_code,
             "log_path": stderr_path,
         }
-        if result.cancelled:
-            return "cancelled", None, ModuleError(f"{where} was stopped", **facts)
         if result.timed_out:
             message = f"{where} ran longer than its timeout of {timeout:g} s and was stopped"
-            return "timeout", None, ModuleTimeoutError(_with_log(message, stderr_path), **facts)
+            return None, _Failure(
+                "timeout", ModuleTimeoutError(_with_log(message, stderr_path), **facts)
+            )
         if result.exit_code is None:
             how = (
                 f"was killed by signal {_signal_name(result.signal)}"
                 if result.signal
                 else "could not be started"
             )
-            return "signal", None, ModuleError(_with_log(f"{where} {how}", stderr_path), **facts)
+            return None, _Failure(
+                "signal", ModuleError(_with_log(f"{where} {how}", stderr_path), **facts)
+            )
         if result.exit_code != 0:
             message = f"{where} exited with code {result.exit_code}"
-            return "exit", None, ModuleError(_with_log(message, stderr_path), **facts)
+            return None, _Failure("exit", ModuleError(_with_log(message, stderr_path), **facts))
         try:
             status = read_status(status_path)
         except StatusProblem as exc:
-            return (
-                "status",
-                None,
-                StatusFileError(_with_log(f"{where}: {exc}", stderr_path), **facts),
-            )
+            message = _with_log(f"{where}: {exc}", stderr_path)
+            return None, _Failure("status", StatusFileError(message, **facts))
         if not status.success:
             said = f": {status.message}" if status.message else ""
-            message = f"{where} reported status 'fail'{said}"
-            return "fail", None, StatusFileError(_with_log(message, stderr_path), **facts)
-        return "success", status, None
+            message = _with_log(f"{where} reported status 'fail'{said}", stderr_path)
+            return None, _Failure("fail", StatusFileError(message, **facts))
+        return status, None
+
+    # -- checkpoints and signals -----------------------------------------------------------
+
+    def _mark_boundary(self, position: Position, *, force: bool = False) -> None:
+        """Remember the state between two batches; save it if a second has passed."""
+        assert self._trace is not None
+        state = self.state
+        self._boundary = Checkpoint(
+            fingerprint=self.scenario.fingerprint,
+            position=position,
+            trace_offset=self._trace.position,
+            state=RunState(
+                common_data=state.common_data,
+                modules={n: dataclasses.replace(m) for n, m in state.modules.items()},
+                calls_done=state.calls_done,
+            ),
+        )
+        now = time.monotonic()
+        if force or now - self._saved_at >= CHECKPOINT_INTERVAL:
+            self._save_checkpoint()
+            self._saved_at = now
+
+    def _save_checkpoint(self) -> None:
+        if self._boundary is not None:
+            save_checkpoint(self.rundir.checkpoint_file, self._boundary)
+
+    def _on_signal(self, signum: int) -> None:
+        if self._signal is None:
+            self._signal = signum
+            self.runner.cancel()
+
+    def _check_signal(self) -> None:
+        if self._signal is not None:
+            name = _signal_name(self._signal)
+            raise RunInterrupted(
+                f"stopped by {name}; the run can be continued with "
+                f"'simba run --resume {self.rundir.root}'",
+                signal_number=self._signal,
+            )
 
     def _finish(self, error: SimbaError | None) -> None:
+        self._save_checkpoint()
         wall_time = time.perf_counter() - self._started
+        outcome = (
+            "success"
+            if error is None
+            else "interrupted"
+            if isinstance(error, RunInterrupted)
+            else "failed"
+        )
         summary = {
             "simba": __version__,
             "runId": self.rundir.root.name,
             "runDirectory": str(self.rundir.root),
-            "outcome": "failed" if error else "success",
+            "outcome": outcome,
             "error": str(error) if error else None,
             "initialTick": self.timeline.initial_tick,
             "finalTick": self.timeline.final_tick,
@@ -339,12 +482,54 @@ class Engine:
         self.emit(
             RunFinished(
                 run_dir=self.rundir.root,
-                outcome="failed" if error else "success",
+                outcome=outcome,
                 calls=self.state.calls_done,
                 wall_time=wall_time,
                 error=str(error) if error else None,
             )
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    outcome: str
+    error: ModuleError
+
+
+def _position(batch: Batch | None, final_tick: int) -> Position:
+    if batch is None:
+        return Position(mode="done", tick=final_tick)
+    return Position(mode=batch.mode.value, tick=batch.tick)
+
+
+def _with_next(batches: Iterator[Batch]) -> Iterator[tuple[Batch, Batch | None]]:
+    batch = next(batches, None)
+    while batch is not None:
+        following = next(batches, None)
+        yield batch, following
+        batch = following
+
+
+class _signals_to:
+    """While active (in the main thread only), SIGINT and SIGTERM call ``handler``."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, handler: Callable[[int], None]) -> None:
+        self.handler = handler
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.SIGNALS:
+                self.previous[signum] = signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.handler(signum)
+
+    def __exit__(self, *exc_info: object) -> None:
+        for signum, previous in self.previous.items():
+            signal.signal(signum, previous)
 
 
 def _describe(call: Call) -> str:
@@ -356,13 +541,11 @@ def _describe(call: Call) -> str:
 def _with_log(message: str, stderr_path: Path) -> str:
     lines = tail(stderr_path)
     if not lines:
-        return f"{message}; its stderr is empty (full log: {stderr_path})"
+        return f"{message}; its stderr is empty"
     return f"{message}; last lines of its stderr:\n{format_tail(lines)}\n(full log: {stderr_path})"
 
 
 def _signal_name(number: int | None) -> str:
-    import signal
-
     try:
         return signal.Signals(number or 0).name
     except ValueError:
@@ -380,3 +563,27 @@ def run(
 
     loaded = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     return Engine(loaded, RunOptions(**options), observers).run()
+
+
+def resume(run_dir: str | Path, *, observers: Iterable[Observer] = (), **options: Any) -> RunResult:
+    """Continue the run in ``run_dir`` from its last checkpoint, with its own scenario."""
+    from .scenario import load_scenario
+
+    source, run_options = resume_options(Path(run_dir), **options)
+    return Engine(load_scenario(source), run_options, observers).run()
+
+
+def resume_options(run_dir: Path, *, timeout: float | None = None) -> tuple[Path, RunOptions]:
+    """The scenario path and options with which to resume the run in ``run_dir``."""
+    directory = run_dir.resolve()
+    info_file = directory / ".simba" / "run.json"
+    try:
+        info = read_json(info_file)
+        source, stored_timeout = info["scenario"], info.get("timeout")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RunDirectoryError(
+            f"cannot resume {directory}: it is not a SIMBA run directory ({info_file} is "
+            "missing or damaged)"
+        ) from exc
+    chosen = timeout if timeout is not None else stored_timeout
+    return Path(source), RunOptions(resume=directory, timeout=chosen)

@@ -10,6 +10,7 @@ The tree::
     │   ├── ModuleTimeoutError      the call ran past its timeout and was killed
     │   └── StatusFileError         the status file is missing, malformed or says "fail"
     ├── RunnerError                 exit 1: a back-end could not run a call at all
+    ├── RunInterrupted              exit 130 (SIGINT) / 143 (SIGTERM): stopped by a signal
     └── CheckpointError             exit 2: a checkpoint cannot be read or does not fit
 
 Messages are written for the person who runs the scenario: what failed, where,
@@ -97,6 +98,15 @@ class StatusFileError(ModuleError):
 
 class RunnerError(SimbaError):
     """A back-end could not run a call at all (not the module's fault)."""
+
+
+class RunInterrupted(SimbaError):
+    """A signal stopped the run; a checkpoint was written, so ``--resume`` continues it."""
+
+    def __init__(self, message: str, *, signal_number: int) -> None:
+        super().__init__(message)
+        self.signal_number = signal_number
+        self.exit_status = 128 + signal_number
 
 
 class CheckpointError(SimbaError):

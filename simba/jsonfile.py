@@ -56,21 +56,22 @@ def parse_json(data: bytes | str) -> Any:
         raise JSONFileError(f"it holds a number too long to read ({detail})") from exc
 
 
-def read_json(path: Path, *, max_bytes: int = MAX_BYTES) -> Any:
+def read_json(path: Path, *, max_bytes: int | None = MAX_BYTES) -> Any:
     """Read and parse ``path``; raises :class:`JSONFileError` (also for I/O problems).
 
+    ``max_bytes=None`` reads any size (for SIMBA's own files).
     A missing file raises :class:`FileNotFoundError`, so callers can say so plainly.
     """
     try:
         with path.open("rb") as handle:
-            data = handle.read(max_bytes + 1)
+            data = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
     except FileNotFoundError:
         raise
     except IsADirectoryError as exc:
         raise JSONFileError("it is a directory, not a file") from exc
     except OSError as exc:
         raise JSONFileError(f"it cannot be read ({exc.strerror})") from exc
-    if len(data) > max_bytes:
+    if max_bytes is not None and len(data) > max_bytes:
         raise JSONFileError(f"it is larger than {max_bytes // (1024 * 1024)} MiB")
     return parse_json(data)
 

@@ -112,6 +112,18 @@ class Plan:
         if first_tick is None and last_tick is None:
             yield self._batch(Mode.END, self.final_tick, everyone)
 
+    def batches_from(self, mode: str, tick: int) -> Iterator[Batch]:
+        """Every batch from the one of ``mode`` at ``tick`` on (``done``: none)."""
+        everyone = frozenset(module.name for module in self.scenario.modules)
+        if mode == Mode.START.value:
+            yield from self.batches()
+            return
+        if mode == Mode.STEP.value:
+            for due_tick, names in self.due_ticks(tick):
+                yield self._batch(Mode.STEP, due_tick, names)
+        if mode in (Mode.STEP.value, Mode.END.value):
+            yield self._batch(Mode.END, self.final_tick, everyone)
+
     def due_ticks(self, from_tick: int | None = None) -> Iterator[tuple[int, frozenset[str]]]:
         """(tick, names of the modules due) for every tick at which any module steps."""
         heap: list[tuple[int, int]] = []

@@ -57,6 +57,8 @@ class RunDirectory:
         self._made: set[Path] = set()
         self._prepared: dict[Path, Future[None]] = {}
         self._pool: ThreadPoolExecutor | None = None
+        self._lock_fd: int | None = None
+        self.run_info_file = self.meta / "run.json"
 
     @staticmethod
     def locate(output_directory: Path, run_id: str, cell_id: str | None) -> Path:
@@ -66,19 +68,21 @@ class RunDirectory:
     # -- creating --------------------------------------------------------------------
 
     def create(self, *, overwrite: bool = False) -> None:
-        """Make the run directory; an existing one is replaced only with ``overwrite``."""
+        """Make the run directory and lock it; replace an existing one only if ``overwrite``."""
         if self.root.exists() or self.root.is_symlink():
             if not overwrite:
                 raise RunDirectoryError(
                     f"the run directory {self.root} already exists; choose another runId "
-                    "(--run-id), or pass --overwrite to replace it"
+                    "(--run-id), continue it with --resume, or pass --overwrite to replace it"
                 )
-            if not (self.root / META).is_dir():
+            if not self.meta.is_dir():
                 raise RunDirectoryError(
                     f"{self.root} exists but is not a SIMBA run directory (it has no {META}/); "
                     "SIMBA will not delete it: move it away or choose another runId"
                 )
+            self.lock()  # refuses while another simba works in it
             shutil.rmtree(self.root)
+            self.unlock()
         try:
             self.meta.mkdir(parents=True)
         except OSError as exc:
@@ -87,6 +91,37 @@ class RunDirectory:
                 "check outputDirectory and its permissions"
             ) from exc
         self._made.update((self.root, self.meta))
+        self.lock()
+
+    def open_existing(self) -> None:
+        """Use an existing run directory (resume, continuation) and lock it."""
+        if not self.meta.is_dir():
+            raise RunDirectoryError(
+                f"{self.root} is not a SIMBA run directory (it has no {META}/); "
+                "give the directory of an earlier run"
+            )
+        self.lock()
+        self._made.update(path for path in self.root.iterdir() if path.is_dir())
+
+    def lock(self) -> None:
+        """Hold an exclusive lock on the run directory until :meth:`unlock` or exit."""
+        import fcntl
+
+        fd = os.open(self.meta / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RunDirectoryError(
+                f"the run directory {self.root} is in use by another simba process; "
+                "wait for it to finish, or stop it first"
+            ) from None
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def call_dir(self, call: Call) -> Path:
         """Where the files of ``call`` go (not created)."""

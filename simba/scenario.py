@@ -91,6 +91,8 @@ class Scenario:
     timeline: Timeline
     modules: tuple[ModuleSpec, ...]
     common_data: Mapping[str, Any] | None
+    source: Path
+    """The path the scenario was loaded from (absolute)."""
     driver_file: Path
     schedule_file: Path
     fingerprint: str
@@ -155,6 +157,7 @@ class _Loader:
             timeline=timeline,
             modules=tuple(modules),
             common_data=common,
+            source=self.path.resolve(),
             driver_file=driver_file,
             schedule_file=schedule_file,
             fingerprint=digest.hexdigest(),
@@ -473,7 +476,9 @@ class _Loader:
         return None if program is None else (program, *argv[1:])
 
     def _program(self, file: Path, where: str, program: str, base_dir: Path) -> str | None:
-        if "/" not in program:
+        # A bare name is a file in the scenario directory if one is there (as in the
+        # reference driver), else a program on PATH.
+        if "/" not in program and not (base_dir / program).is_file():
             found = shutil.which(program)
             if found is None:
                 self.problem(

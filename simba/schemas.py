@@ -74,7 +74,9 @@ def _deepest(error: Any) -> Any:
     # An anyOf over "type" alternatives reads best as the parent's own message.
     if all(sub.validator in ("type", "enum", "const") for sub in error.context):
         return error
-    return best_match(error.context)
+    # best_match descends from the parent, preferring the alternative whose type matches
+    # the value (0 for a timeout: "greater than 0", not "must be a string").
+    return best_match([error])
 
 
 def _join(prefix: str, path: Any) -> str:
@@ -166,6 +168,8 @@ def _expectation(schema: dict[str, Any]) -> str:
 
 def _pattern_hint(schema: dict[str, Any]) -> str:
     pattern = str(schema.get("pattern", ""))
+    if pattern.startswith("^P") and "Y)" not in pattern:
+        return "expected an ISO 8601 duration without years or months, such as PT30S, PT5M or P1D"
     if pattern.startswith("^P"):
         return "expected an ISO 8601 duration such as PT10M, P1D, P1W or P1M"
     if "A-Za-z0-9" in pattern:

@@ -64,13 +64,16 @@ def parse_duration(text: str) -> Duration:
             f"{text!r} is not an ISO 8601 duration; write e.g. PT10M, PT600S, P1D, P1W or P1M"
         )
     part = {key: value or "0" for key, value in match.groupdict().items()}
-    exact = timedelta(
-        weeks=int(part["weeks"]),
-        days=int(part["days"]),
-        hours=int(part["hours"]),
-        minutes=int(part["minutes"]),
-        seconds=float(part["seconds"]),
-    )
+    try:
+        exact = timedelta(
+            weeks=int(part["weeks"]),
+            days=int(part["days"]),
+            hours=int(part["hours"]),
+            minutes=int(part["minutes"]),
+            seconds=float(part["seconds"]),
+        )
+    except OverflowError as exc:
+        raise ValueError(f"{text!r} is too long a duration for a date-time") from exc
     return Duration(months=12 * int(part["years"]) + int(part["months"]), exact=exact)
 
 
@@ -123,7 +126,19 @@ class Timeline:
                 anchor = (interval.end_tick, self._time_in(interval, anchor, interval.end_tick))
         self._anchors = tuple(anchors)
         self.final_tick = self._first_tick_at_or_after(end_time)
-        self.tick_format = f"{{:0{len(str(self.final_tick))}d}}"
+        try:
+            self.time(self.final_tick)
+        except (OverflowError, ValueError) as exc:
+            raise ValueError(
+                f"the final tick {self.final_tick} lies past the year 9999 "
+                f"(after endTime {end_time.isoformat()}); end earlier or use shorter ticks"
+            ) from exc
+        self.tick_format = f"{{:0{len(str(self.final_tick))}d}}"  # set last: see __setattr__
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if hasattr(self, "tick_format"):
+            raise AttributeError(f"a Timeline is immutable; cannot set {name!r}")
+        object.__setattr__(self, name, value)
 
     @staticmethod
     def _time_in(interval: Interval, anchor: tuple[int, datetime], tick: int) -> datetime:

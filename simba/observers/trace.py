@@ -33,6 +33,11 @@ class TraceWriter:
             self._handle.write(json.dumps(record) + "\n")
             self._handle.flush()
 
+    @property
+    def position(self) -> int:
+        """Bytes written so far: where the next record starts."""
+        return self._handle.tell()
+
     def close(self) -> None:
         self._handle.close()
 

@@ -39,12 +39,19 @@ _CHUNK = 65536
 
 
 class LocalRunner(Runner):
-    def __init__(self, *, grace_period: float = GRACE_PERIOD) -> None:
+    """Runs calls as local processes; ``environment`` is added to every module's."""
+
+    def __init__(
+        self, *, grace_period: float = GRACE_PERIOD, environment: Mapping[str, str] | None = None
+    ) -> None:
         self.grace_period = grace_period
+        self.environment = dict(environment or {})
         self._environments: dict[str, Mapping[str, str]] = {}
         self._running: set[int] = set()
         self._lock = threading.Lock()
         self._cancelled = False
+        # Readable once cancel() was called: wakes every call's poll at once.
+        self._wake_read, self._wake_write = os.pipe()
 
     def run(self, request: CallRequest) -> CallResult:
         module = request.module
@@ -96,19 +103,33 @@ class LocalRunner(Runner):
         )
 
     def cancel(self) -> None:
+        """SIGTERM to every running call's group now, SIGKILL after the grace period."""
         with self._lock:
+            if self._cancelled:
+                return
             self._cancelled = True
             running = list(self._running)
+        os.write(self._wake_write, b"x")
         for pid in running:
             _signal_group(pid, signal.SIGTERM)
 
     def shutdown(self) -> None:
-        self.cancel()
+        with self._lock:
+            running = list(self._running)
+        for pid in running:  # pragma: no cover - only if run() is still going elsewhere
+            _signal_group(pid, signal.SIGKILL)
+        for fd in (self._wake_read, self._wake_write):
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def _environment(self, module: ModuleSpec) -> Mapping[str, str]:
         environment = self._environments.get(module.name)
         if environment is None:
-            environment = self._environments[module.name] = {**os.environ, **module.env}
+            environment = self._environments[module.name] = {
+                **os.environ,
+                **self.environment,
+                **module.env,
+            }
         return environment
 
     def _supervise(
@@ -126,6 +147,8 @@ class LocalRunner(Runner):
             poller.register(fd, select.POLLIN)
         if exit_fd is not None:
             poller.register(exit_fd, select.POLLIN)
+        wake = self._wake_read
+        poller.register(wake, select.POLLIN)
         now = time.monotonic()
         deadline = None if timeout is None else now + timeout
         kill_at: float | None = None
@@ -138,7 +161,11 @@ class LocalRunner(Runner):
                     wait = 0.01 if wait is None else min(wait, 0.01)
                 events = poller.poll(None if wait is None else max(0, int(wait * 1000) + 1))
                 for fd, _ in events:
-                    if fd == exit_fd:
+                    if fd == wake:  # cancelled: the group has had SIGTERM
+                        poller.unregister(fd)
+                        if not exited and kill_at is None:
+                            kill_at = time.monotonic() + self.grace_period
+                    elif fd == exit_fd:
                         poller.unregister(fd)
                         exited = True
                     else:
@@ -238,6 +265,37 @@ def _has_exited(pid: int) -> bool:  # pragma: no cover - platforms without pidfd
     except ChildProcessError:
         return True
     return info is not None
+
+
+def kill_leftovers(run_dir: Path) -> int:
+    """Kill the process groups of module processes an earlier driver of ``run_dir`` left.
+
+    Every module process gets ``SIMBA_RUN_DIR`` in its environment; a driver killed
+    with SIGKILL cannot stop its modules, so the next driver of the run does.  Linux
+    only (reads /proc); returns how many groups were killed.
+    """
+    marker = f"SIMBA_RUN_DIR={run_dir}".encode()
+    killed = 0
+    proc = Path("/proc")
+    if not proc.is_dir():  # pragma: no cover - not Linux
+        return 0
+    own = os.getpid()
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == own:
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            if marker not in environ.split(b"\0"):
+                continue
+            group = os.getpgid(int(entry.name))
+            if group == os.getpgrp():  # never our own group
+                os.kill(int(entry.name), signal.SIGKILL)
+            else:
+                _signal_group(group, signal.SIGKILL)
+            killed += 1
+        except OSError:
+            continue
+    return killed
 
 
 def _signal_group(pgid: int, signum: int) -> None:

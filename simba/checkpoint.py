@@ -1,0 +1,148 @@
+"""Checkpoints and the run journal: what a resumed run needs to carry on exactly.
+
+A run keeps two records in ``.simba/``:
+
+- ``checkpoint.json``, written atomically (temporary file, fsync, rename, directory
+  fsync) at batch boundaries, at most about once a second, and at failure, end and
+  signals: the position of the next batch, the whole :class:`~simba.state.RunState`,
+  and how far the trace had got at that moment;
+- ``trace.jsonl``, one flushed line per finished call attempt.
+
+Resuming restores the checkpoint, then *replays* the successful calls the trace
+recorded after it: each reads the status file its call left and merges it as if the
+call had just run.  So a call that finished before the driver died never runs twice,
+and only a call cut off mid-way runs again (at-least-once for that call).  The same
+replay serves ``continueFromTick``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import CheckpointError
+from .jsonfile import JSONFileError, read_json, write_json
+from .state import ModuleState, RunState
+
+FORMAT = 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Position:
+    """The next batch to run: its mode and tick (``done`` once the run has finished)."""
+
+    mode: str
+    tick: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"mode": self.mode, "tick": self.tick}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Checkpoint:
+    fingerprint: str
+    position: Position
+    trace_offset: int
+    state: RunState
+
+
+def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
+    state = checkpoint.state
+    document = {
+        "format": FORMAT,
+        "fingerprint": checkpoint.fingerprint,
+        "position": checkpoint.position.to_json(),
+        "traceOffset": checkpoint.trace_offset,
+        "callsDone": state.calls_done,
+        "commonData": state.common_data,
+        "modules": {name: _module_to_json(m) for name, m in state.modules.items()},
+    }
+    write_json(path, document, indent=None, sync=True)
+
+
+def load_checkpoint(path: Path) -> Checkpoint:
+    try:
+        document = read_json(path, max_bytes=None)
+    except FileNotFoundError:
+        raise CheckpointError(
+            f"{path.parent.parent} has no checkpoint ({path.name} is missing); "
+            "it is not a SIMBA run directory, or the run never started"
+        ) from None
+    except JSONFileError as exc:
+        raise CheckpointError(f"the checkpoint {path} is unusable: {exc}") from exc
+    try:
+        if document["format"] != FORMAT:
+            raise CheckpointError(
+                f"the checkpoint {path} was written by another SIMBA version "
+                f"(format {document['format']}); resume it with that version"
+            )
+        state = RunState(
+            common_data=document["commonData"],
+            modules={name: _module_from_json(m) for name, m in document["modules"].items()},
+            calls_done=int(document["callsDone"]),
+        )
+        position = Position(mode=document["position"]["mode"], tick=document["position"]["tick"])
+        return Checkpoint(
+            fingerprint=document["fingerprint"],
+            position=position,
+            trace_offset=int(document["traceOffset"]),
+            state=state,
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CheckpointError(f"the checkpoint {path} is damaged ({exc!r} is wrong)") from exc
+
+
+def _module_to_json(module: ModuleState) -> dict[str, Any]:
+    return {
+        "moduleData": module.module_data,
+        "lastRunTick": module.last_run_tick,
+        "lastRunTime": module.last_run_time.isoformat() if module.last_run_time else None,
+        "calls": module.calls,
+        "failures": module.failures,
+        "wallTime": module.wall_time,
+        "maxWallTime": module.max_wall_time,
+    }
+
+
+def _module_from_json(document: Mapping[str, Any]) -> ModuleState:
+    last_time = document["lastRunTime"]
+    return ModuleState(
+        module_data=document["moduleData"],
+        last_run_tick=document["lastRunTick"],
+        last_run_time=datetime.fromisoformat(last_time) if last_time else None,
+        calls=int(document["calls"]),
+        failures=int(document["failures"]),
+        wall_time=float(document["wallTime"]),
+        max_wall_time=float(document["maxWallTime"]),
+    )
+
+
+def successful_calls(trace_file: Path, offset: int) -> set[tuple[str, str, int]]:
+    """``(module, mode, tick)`` of every call the trace records as successful after ``offset``.
+
+    A line cut off by a crash is dropped from the file, so appending can go on.
+    """
+    done: set[tuple[str, str, int]] = set()
+    try:
+        handle = trace_file.open("r+b")
+    except FileNotFoundError:
+        return done
+    with handle:
+        handle.seek(offset)
+        good = offset
+        for line in handle:
+            if not line.endswith(b"\n"):
+                break
+            good += len(line)
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if record.get("outcome") == "success":
+                done.add((record["module"], record["mode"], int(record["tick"])))
+        handle.truncate(good)
+    return done
