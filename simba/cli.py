@@ -68,6 +68,12 @@ def cli() -> None:
     is_flag=True,
     help="Print the run summary as JSON on stdout (progress goes to stderr).",
 )
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    help="Most calls at once in dependency mode (default: the CPU count).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="A line for every call.")
 def run(
     scenario: Path | None,
@@ -78,6 +84,7 @@ def run(
     overwrite: bool,
     timeout: float | None,
     as_json: bool,
+    jobs: int | None,
     verbose: bool,
 ) -> None:
     """Run SCENARIO (a directory with driver.json and schedule.json, or one file).
@@ -98,7 +105,7 @@ def run(
                 "--resume takes the run directory as it is; leave out "
                 "--run-id, --cell-id, --output-directory and --overwrite"
             )
-        source, options = resume_options(resume, timeout=timeout)
+        source, options = resume_options(resume, timeout=timeout, jobs=jobs)
         loaded = load_scenario(scenario or source)
     elif scenario is None:
         raise click.UsageError("give a SCENARIO to run, or --resume RUN_DIR")
@@ -110,6 +117,7 @@ def run(
             cell_id=cell_id,
             overwrite=overwrite,
             timeout=timeout,
+            jobs=jobs,
         )
     engine = Engine(loaded, options, [_observer(terminal, as_json=as_json, verbose=verbose)])
     try:

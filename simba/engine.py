@@ -12,10 +12,12 @@ its events.
 from __future__ import annotations
 
 import dataclasses
+import os
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -80,6 +82,8 @@ class RunOptions:
     """Default timeout in seconds for modules that set none."""
     resume: Path | None = None
     """Continue the run in this directory from its last checkpoint."""
+    jobs: int | None = None
+    """Most calls run at once in dependency mode (default: the CPU count)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -122,6 +126,10 @@ class Engine:
         self._boundary: Checkpoint | None = None
         self._saved_at = 0.0
         self._signal: int | None = None
+        self._stopping = False
+        self._lock = threading.RLock()
+        self.jobs = max(1, self.options.jobs or os.cpu_count() or 1)
+        self._pool: ThreadPoolExecutor | None = None
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -159,6 +167,8 @@ class Engine:
             error = exc
             raise
         finally:
+            if self._pool is not None:
+                self._pool.shutdown()
             self.rundir.close()
             self._finish(error)
             self.observers.remove(self._trace)
@@ -173,8 +183,10 @@ class Engine:
         )
 
     def emit(self, event: Event) -> None:
-        for observer in self.observers:
-            observer(event)
+        """Give ``event`` to every observer; never two events at once."""
+        with self._lock:
+            for observer in self.observers:
+                observer(event)
 
     def _open(self) -> Position:
         """Create, continue or resume the run directory; the position to start from."""
@@ -233,6 +245,9 @@ class Engine:
                 call_count=len(batch.calls),
             )
         )
+        if self.jobs > 1 and self.plan.dependency_mode and len(batch.calls) > 1:
+            self._run_concurrently(batch, current_time)
+            return
         base = self.state.common_data
         done: list[tuple[str, CommonUpdate]] = []
         for position, call in enumerate(batch.calls):
@@ -243,6 +258,49 @@ class Engine:
             update = self._call(call, current_time, view)
             done.append((call.module.name, update))
             self.state.common_data = apply_updates(self.state.common_data, (update,))
+
+    def _run_concurrently(self, batch: Batch, current_time: datetime) -> None:
+        """Run a batch's calls as their dependencies allow, up to ``jobs`` at once.
+
+        A call starts once every call it ``sees`` has finished; its config gets the
+        tick-start commonData plus exactly those calls' updates in serial order, and the
+        batch's updates are applied in serial order at the end, so the results cannot
+        differ from a serial run.  The first failure stops the other calls.
+        """
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="simba-call")
+        self.rundir.directory(batch.calls[0])  # one directory per batch, made here only
+        base = self.state.common_data
+        order = [call.module.name for call in batch.calls]
+        updates: dict[str, CommonUpdate] = {}
+        waiting = list(batch.calls)
+        running: dict[Future[CommonUpdate], Call] = {}
+        failure: BaseException | None = None
+        while waiting or running:
+            for call in list(waiting):
+                if failure is not None or len(running) >= self.jobs:
+                    break
+                if call.sees.issubset(updates):
+                    view = apply_updates(base, (updates[n] for n in order if n in call.sees))
+                    running[self._pool.submit(self._call, call, current_time, view)] = call
+                    waiting.remove(call)
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                call = running.pop(future)
+                try:
+                    updates[call.module.name] = future.result()
+                except _Stopped:
+                    pass
+                except BaseException as exc:
+                    if failure is None:
+                        failure = exc
+                        self._stopping = True
+                        self.runner.cancel()
+            if failure is not None:
+                waiting.clear()
+        if failure is not None:
+            raise failure
+        self.state.common_data = apply_updates(base, (updates[n] for n in order))
 
     def _call(
         self, call: Call, current_time: datetime, common_view: Mapping[str, Any] | None
@@ -277,7 +335,8 @@ class Engine:
             module_state.module_data = status.module_data
         module_state.last_run_tick = call.tick
         module_state.last_run_time = current_time
-        self.state.calls_done += 1
+        with self._lock:
+            self.state.calls_done += 1
         return update
 
     def _replayed_status(self, call: Call, status_path: Path) -> Status:
@@ -302,7 +361,7 @@ class Engine:
         timeout = module.timeout if module.timeout is not None else self.options.timeout
         attempts = module.retries + 1
         for attempt in range(1, attempts + 1):
-            self._check_signal()
+            self._check_stop()
             status_path.unlink(missing_ok=True)  # a stale status must never count
             stdout_path, stderr_path = self.rundir.output_paths(directory, module.index, attempt)
             self.emit(
@@ -320,7 +379,7 @@ class Engine:
                     timeout=timeout,
                 )
             )
-            self._check_signal()  # a call cut off by a signal is not a module failure
+            self._check_stop()  # a call cut off by a signal is not a module failure
             for level, text in result.lines:
                 self.emit(ModuleLine(module=module.name, tick=call.tick, level=level, text=text))
             status, error = self._judge(call, result, status_path, stderr_path, timeout)
@@ -434,7 +493,10 @@ class Engine:
             self._signal = signum
             self.runner.cancel()
 
-    def _check_signal(self) -> None:
+    def _check_stop(self) -> None:
+        """Raise if the run is stopping: for a signal, or because another call failed."""
+        if self._stopping and self._signal is None:
+            raise _Stopped
         if self._signal is not None:
             name = _signal_name(self._signal)
             raise RunInterrupted(
@@ -488,6 +550,10 @@ class Engine:
                 error=str(error) if error else None,
             )
         )
+
+
+class _Stopped(Exception):
+    """A call was cut off because another call of its batch failed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -573,7 +639,9 @@ def resume(run_dir: str | Path, *, observers: Iterable[Observer] = (), **options
     return Engine(load_scenario(source), run_options, observers).run()
 
 
-def resume_options(run_dir: Path, *, timeout: float | None = None) -> tuple[Path, RunOptions]:
+def resume_options(
+    run_dir: Path, *, timeout: float | None = None, jobs: int | None = None
+) -> tuple[Path, RunOptions]:
     """The scenario path and options with which to resume the run in ``run_dir``."""
     directory = run_dir.resolve()
     info_file = directory / ".simba" / "run.json"
@@ -586,4 +654,4 @@ def resume_options(run_dir: Path, *, timeout: float | None = None) -> tuple[Path
             "missing or damaged)"
         ) from exc
     chosen = timeout if timeout is not None else stored_timeout
-    return Path(source), RunOptions(resume=directory, timeout=chosen)
+    return Path(source), RunOptions(resume=directory, timeout=chosen, jobs=jobs)
