@@ -59,7 +59,8 @@ from .plan import Batch, Call, Mode, Plan
 from .protocol import Status, StatusProblem, build_config, common_update, read_status, tail
 from .rundir import RunDirectory, default_run_id
 from .runners.base import CallRequest, CallResult, Runner
-from .runners.local import LocalRunner, kill_leftovers
+from .runners.process import kill_leftovers
+from .runners.router import default_runner
 from .scenario import Scenario
 from .state import CommonUpdate, ModuleState, RunState, apply_updates
 
@@ -115,7 +116,9 @@ class Engine:
             self.options.cell_id or driver.cell_id,
         )
         self.rundir = RunDirectory(root, self.timeline, len(scenario.modules))
-        self.runner = runner or LocalRunner(environment={"SIMBA_RUN_DIR": str(root)})
+        self.runner = runner or default_runner(
+            {module.type for module in scenario.modules}, {"SIMBA_RUN_DIR": str(root)}
+        )
         self.state = RunState(
             common_data=scenario.common_data,
             modules={m.name: ModuleState(module_data=m.module_data) for m in scenario.modules},
@@ -435,17 +438,16 @@ class Engine:
             "exit_code": result.exit_code,
             "log_path": stderr_path,
         }
+        if result.error is not None:
+            message = _with_log(f"{where} {result.error}", stderr_path)
+            return None, _Failure("error", ModuleError(message, **facts))
         if result.timed_out:
             message = f"{where} ran longer than its timeout of {timeout:g} s and was stopped"
             return None, _Failure(
                 "timeout", ModuleTimeoutError(_with_log(message, stderr_path), **facts)
             )
         if result.exit_code is None:
-            how = (
-                f"was killed by signal {_signal_name(result.signal)}"
-                if result.signal
-                else "could not be started"
-            )
+            how = f"was killed by signal {_signal_name(result.signal)}"
             return None, _Failure(
                 "signal", ModuleError(_with_log(f"{where} {how}", stderr_path), **facts)
             )

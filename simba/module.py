@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TextIO
 
 __all__ = ["Context", "Module"]
 
@@ -150,12 +150,30 @@ class Module:
 
     @classmethod
     def main(cls, argv: Sequence[str] | None = None) -> NoReturn:
-        """Entry point: ``python my_module.py CONFIG``."""
+        """Entry point: ``python my_module.py CONFIG`` (one call), or resident.
+
+        When SIMBA runs the module as ``type: resident`` (environment variable
+        ``SIMBA_MODULE_MODE=resident``), one instance serves every call: each line on
+        stdin is a config path, answered with ``DONE: <path>`` once the status file is
+        written; the process ends when stdin closes.  The same class serves both.
+        """
+        if os.environ.get("SIMBA_MODULE_MODE") == "resident":
+            sys.exit(cls().serve(sys.stdin, sys.stdout))
         args = list(sys.argv[1:] if argv is None else argv)
         if not args:
             print(f"usage: {sys.argv[0]} CONFIG_FILE", file=sys.stderr)
             sys.exit(2)
         sys.exit(0 if cls().handle(Path(args[-1])) else 1)
+
+    def serve(self, requests: TextIO, answers: TextIO) -> int:
+        """Handle one config path per line of ``requests`` until it ends (resident mode)."""
+        for line in requests:
+            path = line.strip()
+            if path:
+                self.handle(Path(path))
+                answers.write(f"DONE: {path}\n")
+                answers.flush()
+        return 0
 
 
 _METHODS = {"start": "start", "step": "step", "end": "end"}

@@ -33,7 +33,6 @@ _SHELL_SYNTAX = frozenset("|&;<>()$`*?[]~\n")
 _UNAVAILABLE_TYPES = {
     "parsl": "needs SIMBA's Parsl runner, which this version does not include yet; "
     "use type 'local' meanwhile",
-    "resident": "is not supported by this version yet; use type 'local'",
     "service": "is not supported by this version yet",
 }
 

@@ -284,7 +284,9 @@ def test_program_that_cannot_start(
     spec = dataclasses.replace(make_spec(OK), argv=(str(tmp_path / "gone"),))
     result, directory = call(spec)
     assert (result.exit_code, result.signal) == (None, None)
-    assert "could not start" in (directory / "stderr_1").read_text()
+    assert result.error is not None
+    assert "could not be started" in result.error
+    assert "No such file" in result.error
 
 
 def test_no_process_left_behind(

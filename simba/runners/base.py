@@ -41,7 +41,9 @@ class CallResult:
     cancelled: bool = False
     wall_time: float = 0.0
     lines: tuple[tuple[str, str], ...] = ()
-    """``(level, text)`` of the ``INFO:`` / ``ERROR:`` lines the module printed on stdout."""
+    """``(level, text)`` of the ``INFO:`` / ``ERROR:`` lines the module printed."""
+    error: str | None = None
+    """Why the call failed before any exit status could count (e.g. it could not start)."""
 
 
 class Runner(ABC):

@@ -1,0 +1,296 @@
+"""A module process and its supervision: the part the local and resident runners share.
+
+A :class:`ModuleProcess` is a module program started in its own process group, its
+stdout and stderr on pipes.  :meth:`ModuleProcess.supervise` streams both pipes into
+:class:`Sink` files while one ``poll`` also waits for the process's exit (a pidfd
+where the platform has one), for a wake-up (cancellation) and for the timeout, so it
+returns the moment there is something to do.  A timeout or cancellation sends SIGTERM
+to the group, then SIGKILL after a grace period.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Seconds between SIGTERM and SIGKILL.
+GRACE_PERIOD = 5.0
+#: After the module exited, how long to wait for pipes that something else holds open.
+DRAIN_PERIOD = 1.0
+#: At most this many INFO:/ERROR: lines are reported per call.
+MAX_LINES = 1000
+#: A line longer than this is not inspected beyond its start.
+_MAX_LINE = 65536
+_CHUNK = 65536
+
+
+class Sink:
+    """Output of one stream for one call: a file created on the first byte.
+
+    Lines starting with ``INFO:`` or ``ERROR:`` are collected in ``found``; with a
+    ``done_prefix``, the text of the first line starting with it is kept in ``done``.
+    """
+
+    __slots__ = ("_fd", "_partial", "done", "done_prefix", "found", "path")
+
+    def __init__(self, path: Path, *, done_prefix: bytes | None = None) -> None:
+        self.path = path
+        self.done_prefix = done_prefix
+        self.found: list[tuple[str, str]] = []
+        self.done: str | None = None
+        self._fd: int | None = None
+        self._partial = b""
+
+    def write(self, data: bytes) -> None:
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view) :]
+        self._scan(data)
+
+    def _scan(self, data: bytes) -> None:
+        text = self._partial + data
+        *complete, self._partial = text.split(b"\n")
+        if len(self._partial) > _MAX_LINE:
+            self._partial = self._partial[:16]
+        for line in complete:
+            if line.startswith((b"INFO:", b"ERROR:")):
+                if len(self.found) < MAX_LINES:
+                    level, _, rest = line.decode("utf-8", "replace").partition(":")
+                    self.found.append((level, rest.strip()))
+            elif self.done_prefix and self.done is None and line.startswith(self.done_prefix):
+                self.done = line[len(self.done_prefix) :].decode("utf-8", "replace").strip()
+
+    def close(self) -> None:
+        if self._partial:
+            self._scan(b"\n")
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+@dataclass(slots=True)
+class Supervision:
+    timed_out: bool = False
+    exited: bool = False
+
+
+class ModuleProcess:
+    """A module program in its own process group, with its output on pipes."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: Path,
+        env: Mapping[str, str],
+        stdin: int | None = subprocess.DEVNULL,
+    ) -> None:
+        out_read, out_write = os.pipe()
+        err_read, err_write = os.pipe()
+        try:
+            self.popen = subprocess.Popen(
+                list(argv),
+                stdin=stdin,
+                stdout=out_write,
+                stderr=err_write,
+                cwd=cwd,
+                env=env,
+                start_new_session=True,
+            )
+        except OSError:
+            os.close(out_read)
+            os.close(err_read)
+            raise
+        finally:
+            os.close(out_write)
+            os.close(err_write)
+        self.pid = self.popen.pid
+        self.stdout_fd: int | None = out_read
+        self.stderr_fd: int | None = err_read
+        self.exit_fd = _pidfd(self.pid)
+        self.exited = False
+
+    def signal_group(self, signum: int) -> None:
+        signal_group(self.pid, signum)
+
+    def supervise(
+        self,
+        stdout: Sink,
+        stderr: Sink,
+        *,
+        timeout: float | None,
+        wake_fd: int,
+        grace_period: float = GRACE_PERIOD,
+        until: Callable[[], bool] = lambda: False,
+    ) -> Supervision:
+        """Stream output until ``until()`` holds, or the process has exited and its pipes closed.
+
+        When the process has exited, the rest of its group is killed (the leader is
+        still unreaped, so the group id cannot have been reused).
+        """
+        outcome = Supervision()
+        pipes = {
+            fd: sink
+            for fd, sink in ((self.stdout_fd, stdout), (self.stderr_fd, stderr))
+            if fd is not None
+        }
+        poller = select.poll()
+        for fd in pipes:
+            poller.register(fd, select.POLLIN)
+        if self.exit_fd is not None and not self.exited:
+            poller.register(self.exit_fd, select.POLLIN)
+        poller.register(wake_fd, select.POLLIN)
+        now = time.monotonic()
+        deadline = None if timeout is None else now + timeout
+        kill_at: float | None = None
+        drain_until: float | None = None
+        while not until() and (pipes or not self.exited):
+            wait = _earliest(deadline, kill_at, drain_until)
+            if self.exit_fd is None and not self.exited:  # no pidfd: look every 10 ms
+                wait = 0.01 if wait is None else min(wait, 0.01)
+            events = poller.poll(None if wait is None else int(wait * 1000) + 1)
+            for fd, _ in events:
+                if fd == wake_fd:  # cancelled: SIGTERM now, SIGKILL after the grace period
+                    poller.unregister(fd)
+                    if not self.exited and kill_at is None:
+                        self.signal_group(signal.SIGTERM)
+                        kill_at = time.monotonic() + grace_period
+                elif fd == self.exit_fd:
+                    poller.unregister(fd)
+                    self.exited = True
+                else:
+                    data = os.read(fd, _CHUNK)
+                    if data:
+                        pipes[fd].write(data)
+                    else:
+                        poller.unregister(fd)
+                        self._close_pipe(fd)
+                        del pipes[fd]
+            if not self.exited and self.exit_fd is None:
+                self.exited = _has_exited(self.pid)
+            now = time.monotonic()
+            if self.exited and drain_until is None:
+                self.signal_group(signal.SIGKILL)  # whatever the module left in its group
+                drain_until = now + DRAIN_PERIOD
+            if drain_until is not None and now >= drain_until:
+                break  # something outside the group holds the pipes; stop reading
+            if deadline is not None and now >= deadline and not self.exited:
+                outcome.timed_out, deadline = True, None
+                self.signal_group(signal.SIGTERM)
+                kill_at = now + grace_period
+            if kill_at is not None and now >= kill_at and not self.exited:
+                self.signal_group(signal.SIGKILL)
+                kill_at = None
+        outcome.exited = self.exited
+        return outcome
+
+    def wait_exit(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the process to exit (without reaping it)."""
+        if self.exited:
+            return True
+        if self.exit_fd is not None:
+            poller = select.poll()
+            poller.register(self.exit_fd, select.POLLIN)
+            self.exited = bool(poller.poll(int(timeout * 1000)))
+            return self.exited
+        deadline = time.monotonic() + timeout  # pragma: no cover - platforms without pidfd
+        while time.monotonic() < deadline:  # pragma: no cover
+            if _has_exited(self.pid):
+                self.exited = True
+                return True
+            time.sleep(0.01)
+        return False  # pragma: no cover
+
+    def stop(self, grace_period: float) -> None:
+        """SIGTERM to the group, SIGKILL after the grace period; the process is ended after."""
+        if not self.exited:
+            self.signal_group(signal.SIGTERM)
+            if not self.wait_exit(grace_period):
+                self.signal_group(signal.SIGKILL)
+                self.wait_exit(grace_period)
+        self.signal_group(signal.SIGKILL)
+
+    def reap(self) -> int:
+        """Collect the exit status and release every descriptor."""
+        returncode = self.popen.wait()
+        for fd in (self.stdout_fd, self.stderr_fd):
+            if fd is not None:
+                self._close_pipe(fd)
+        if self.exit_fd is not None:
+            os.close(self.exit_fd)
+            self.exit_fd = None
+        return returncode
+
+    def _close_pipe(self, fd: int) -> None:
+        os.close(fd)
+        if fd == self.stdout_fd:
+            self.stdout_fd = None
+        elif fd == self.stderr_fd:
+            self.stderr_fd = None
+
+
+def kill_leftovers(run_dir: Path) -> int:
+    """Kill the process groups of module processes an earlier driver of ``run_dir`` left.
+
+    Every module process gets ``SIMBA_RUN_DIR`` in its environment; a driver killed
+    with SIGKILL cannot stop its modules, so the next driver of the run does.  Linux
+    only (reads /proc); returns how many processes were found.
+    """
+    marker = f"SIMBA_RUN_DIR={run_dir}".encode()
+    proc = Path("/proc")
+    if not proc.is_dir():  # pragma: no cover - not Linux
+        return 0
+    own_pid, own_group = os.getpid(), os.getpgrp()
+    found = 0
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == own_pid:
+            continue
+        try:
+            if marker not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            pid = int(entry.name)
+            group = os.getpgid(pid)
+            if group == own_group:  # never our own group
+                os.kill(pid, signal.SIGKILL)
+            else:
+                signal_group(group, signal.SIGKILL)
+            found += 1
+        except OSError:
+            continue
+    return found
+
+
+def signal_group(pgid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)
+
+
+def _earliest(*moments: float | None) -> float | None:
+    chosen = [moment for moment in moments if moment is not None]
+    return None if not chosen else max(0.0, min(chosen) - time.monotonic())
+
+
+def _pidfd(pid: int) -> int | None:
+    if not hasattr(os, "pidfd_open"):
+        return None  # pragma: no cover - not Linux
+    try:
+        return os.pidfd_open(pid)
+    except OSError:  # pragma: no cover - very old kernel
+        return None
+
+
+def _has_exited(pid: int) -> bool:  # pragma: no cover - platforms without pidfd
+    try:
+        info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return True
+    return info is not None

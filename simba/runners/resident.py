@@ -1,0 +1,152 @@
+"""The ``resident`` type: one process per module for the whole run (DESIGN §6).
+
+The process starts at the module's first call.  For each call SIMBA writes the
+config file as usual and sends its path plus a newline on the module's stdin; the
+module writes the status file and answers with the line ``DONE: <config path>`` on
+stdout.  Output between the request and the answer goes to the call's
+``stdout_<i>`` / ``stderr_<i>``.  stdin is closed after the run's last call (the
+module should then exit).  A crash, or no answer within the call's timeout, fails
+the call; the process is restarted for a retry.  Module processes get
+``SIMBA_MODULE_MODE=resident``, which :class:`simba.module.Module` follows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping
+
+from ..scenario import ModuleSpec
+from .base import CallRequest, CallResult, Runner
+from .process import GRACE_PERIOD, ModuleProcess, Sink
+
+DONE = b"DONE:"
+
+
+class ResidentRunner(Runner):
+    def __init__(
+        self,
+        environment: Callable[[ModuleSpec], Mapping[str, str]],
+        *,
+        grace_period: float = GRACE_PERIOD,
+    ) -> None:
+        self.environment = environment
+        self.grace_period = grace_period
+        self._processes: dict[str, ModuleProcess] = {}
+        self._lock = threading.Lock()
+        self._cancelled = False
+        self._wake_read, self._wake_write = os.pipe()
+
+    def run(self, request: CallRequest) -> CallResult:
+        module = request.module
+        started = time.perf_counter()
+        try:
+            process = self._process(module)
+        except OSError as exc:
+            return CallResult(
+                exit_code=None,
+                wall_time=time.perf_counter() - started,
+                error=f"could not be started: {exc}",
+            )
+        stdout = Sink(request.stdout_path, done_prefix=DONE)
+        stderr = Sink(request.stderr_path)
+        try:
+            sent = _send(process, f"{request.config_path}\n".encode())
+            outcome = (
+                process.supervise(
+                    stdout,
+                    stderr,
+                    timeout=request.timeout,
+                    wake_fd=self._wake_read,
+                    grace_period=self.grace_period,
+                    until=lambda: stdout.done is not None,
+                )
+                if sent
+                else None
+            )
+        finally:
+            stdout.close()
+            stderr.close()
+        wall_time = time.perf_counter() - started
+        lines = (*stdout.found, *stderr.found)
+        if stdout.done is not None:
+            if stdout.done != str(request.config_path):
+                return CallResult(
+                    exit_code=None,
+                    wall_time=wall_time,
+                    lines=lines,
+                    error=f"answered 'DONE: {stdout.done}' instead of "
+                    f"'DONE: {request.config_path}'",
+                )
+            return CallResult(exit_code=0, wall_time=wall_time, lines=lines)
+        if outcome is not None and outcome.timed_out:
+            self._discard(module.name)
+            return CallResult(exit_code=None, timed_out=True, wall_time=wall_time, lines=lines)
+        process.wait_exit(self.grace_period)
+        returncode = self._discard(module.name)
+        how = f"code {returncode}" if returncode >= 0 else f"signal {-returncode}"
+        return CallResult(
+            exit_code=None,
+            wall_time=wall_time,
+            lines=lines,
+            cancelled=self._cancelled,
+            error=f"(resident) exited with {how} before answering 'DONE: {request.config_path}'",
+        )
+
+    def cancel(self) -> None:
+        with self._lock:
+            if self._cancelled:
+                return
+            self._cancelled = True
+        os.write(self._wake_write, b"x")
+
+    def shutdown(self) -> None:
+        """Close every module's stdin, give it the grace period to exit, then stop it."""
+        for process in self._processes.values():
+            with contextlib.suppress(OSError):
+                if process.popen.stdin is not None:
+                    process.popen.stdin.close()
+        for name in list(self._processes):
+            self._discard(name)
+        for fd in (self._wake_read, self._wake_write):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def _process(self, module: ModuleSpec) -> ModuleProcess:
+        process = self._processes.get(module.name)
+        if process is not None and not process.exited:
+            return process
+        if process is not None:
+            self._discard(module.name)
+        process = ModuleProcess(
+            module.argv,
+            cwd=module.working_directory,
+            env={**self.environment(module), "SIMBA_MODULE_MODE": "resident"},
+            stdin=subprocess.PIPE,
+        )
+        self._processes[module.name] = process
+        return process
+
+    def _discard(self, name: str) -> int:
+        """Stop and reap a module's process; its exit status."""
+        process = self._processes.pop(name)
+        process.wait_exit(self.grace_period)
+        process.stop(self.grace_period)
+        with contextlib.suppress(OSError):
+            if process.popen.stdin is not None:
+                process.popen.stdin.close()
+        return process.reap()
+
+
+def _send(process: ModuleProcess, data: bytes) -> bool:
+    stdin = process.popen.stdin
+    assert stdin is not None
+    try:
+        stdin.write(data)
+        stdin.flush()
+    except (BrokenPipeError, ValueError):
+        return False
+    return True

@@ -1,0 +1,45 @@
+"""Routes each call to the runner of its module's type."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ..scenario import ModuleType
+from .base import CallRequest, CallResult, Runner
+
+
+class TypeRouter(Runner):
+    """A runner made of one runner per module type."""
+
+    def __init__(self, runners: Mapping[ModuleType, Runner]) -> None:
+        self.runners = dict(runners)
+
+    def start(self) -> None:
+        for runner in self.runners.values():
+            runner.start()
+
+    def run(self, request: CallRequest) -> CallResult:
+        return self.runners[request.module.type].run(request)
+
+    def cancel(self) -> None:
+        for runner in self.runners.values():
+            runner.cancel()
+
+    def shutdown(self) -> None:
+        for runner in self.runners.values():
+            runner.shutdown()
+
+
+def default_runner(types: set[ModuleType], environment: Mapping[str, str]) -> Runner:
+    """The runner for a scenario whose modules have ``types``."""
+    from .local import LocalRunner
+
+    local = LocalRunner(environment=environment)
+    if types <= {ModuleType.LOCAL}:
+        return local
+    runners: dict[ModuleType, Runner] = {ModuleType.LOCAL: local}
+    if ModuleType.RESIDENT in types:
+        from .resident import ResidentRunner
+
+        runners[ModuleType.RESIDENT] = ResidentRunner(local.module_environment)
+    return TypeRouter(runners)
