@@ -54,7 +54,7 @@ class RunDirectory:
         self.summary_file = self.meta / "summary.json"
         self.checkpoint_file = self.meta / "checkpoint.json"
         self._width = len(str(module_count))
-        self._made: set[Path] = set()
+        self._current: Path | None = None  # the directory made last (batches go in order)
         self._prepared: dict[Path, Future[None]] = {}
         self._pool: ThreadPoolExecutor | None = None
         self._lock_fd: int | None = None
@@ -90,7 +90,6 @@ class RunDirectory:
                 f"cannot create the run directory {self.root}: {exc.strerror}; "
                 "check outputDirectory and its permissions"
             ) from exc
-        self._made.update((self.root, self.meta))
         self.lock()
 
     def open_existing(self) -> None:
@@ -101,7 +100,6 @@ class RunDirectory:
                 "give the directory of an earlier run"
             )
         self.lock()
-        self._made.update(path for path in self.root.iterdir() if path.is_dir())
 
     def lock(self) -> None:
         """Hold an exclusive lock on the run directory until :meth:`unlock` or exit."""
@@ -134,13 +132,13 @@ class RunDirectory:
     def directory(self, call: Call) -> Path:
         """The directory of ``call``, created on first use."""
         path = self.call_dir(call)
-        if path not in self._made:
+        if path != self._current:
             prepared = self._prepared.pop(path, None)
             if prepared is not None:
                 prepared.result()
             else:
                 path.mkdir(exist_ok=True)
-            self._made.add(path)
+            self._current = path
             if call.mode is Mode.START:
                 self._link_start(path)
         return path
@@ -153,7 +151,7 @@ class RunDirectory:
         """
         for call in calls:
             path = self.call_dir(call)
-            if path in self._made or path in self._prepared:
+            if path == self._current or path in self._prepared:
                 continue
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="simba-rundir")
