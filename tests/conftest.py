@@ -55,7 +55,10 @@ def write_scenario(tmp_path: Path) -> Callable[..., Path]:
 
 
 def run_cli(
-    *args: str | os.PathLike[str], cwd: Path, timeout: float = 120, env: dict[str, str] | None = None
+    *args: str | os.PathLike[str],
+    cwd: Path,
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python -m simba ARGS`` as a real process and capture its output."""
     return subprocess.run(
