@@ -282,7 +282,7 @@ def test_program_that_cannot_start(
 ) -> None:
     """A program that vanished before the call fails without an exception, saying why."""
     spec = dataclasses.replace(make_spec(OK), argv=(str(tmp_path / "gone"),))
-    result, directory = call(spec)
+    result, _ = call(spec)
     assert (result.exit_code, result.signal) == (None, None)
     assert result.error is not None
     assert "could not be started" in result.error
