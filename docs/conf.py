@@ -1,0 +1,44 @@
+"""Sphinx configuration for the SIMBA documentation."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE / "_ext"))
+sys.path.insert(0, str(HERE.parent))
+
+from simba._version import __version__  # noqa: E402
+
+project = "SIMBA"
+author = "The SIMBA authors"
+copyright = "SIMBA authors"
+version = __version__
+release = __version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx_click",
+    "schemadoc",
+]
+
+exclude_patterns = ["_build"]
+templates_path: list[str] = []
+html_static_path: list[str] = []
+nitpicky = False
+
+# The SDK uses ``from __future__ import annotations``; types go into the description.
+autodoc_typehints = "description"
+autodoc_member_order = "bysource"
+autodoc_default_options = {"members": True}
+
+#: Where the schemadoc directive finds the JSON Schemas (the repository's schema/).
+simba_schema_dir = str(HERE.parent / "schema")
+
+html_theme = "alabaster"
+html_title = f"SIMBA {release}"
+html_theme_options = {
+    "description": "A co-simulation driver",
+    "fixed_sidebar": True,
+}
