@@ -62,6 +62,7 @@ from .runners.base import CallRequest, CallResult, Runner
 from .runners.process import kill_leftovers
 from .runners.router import default_runner
 from .scenario import Scenario
+from .services import ServiceError, ServiceHost
 from .state import CommonUpdate, ModuleState, RunState, apply_updates
 
 #: Backoff before retry n is BACKOFF * 2**(n-1) seconds, at most BACKOFF_MAX.
@@ -85,6 +86,8 @@ class RunOptions:
     """Continue the run in this directory from its last checkpoint."""
     jobs: int | None = None
     """Most calls run at once in dependency mode (default: the CPU count)."""
+    cache_directory: Path | None = None
+    """Where the services' ``CACHE_ROOT`` directories go (default: inside the run directory)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -107,15 +110,22 @@ class Engine:
         self.scenario = scenario
         self.options = options or RunOptions()
         self.observers = list(observers)
-        self.plan = Plan(scenario)
         self.timeline = scenario.timeline
         driver = scenario.driver
         root = self.options.resume or RunDirectory.locate(
-            self.options.output_directory or driver.output_directory,
+            Path(self.options.output_directory).resolve()
+            if self.options.output_directory
+            else driver.output_directory,
             self.options.run_id or driver.run_id or default_run_id(),
             self.options.cell_id or driver.cell_id,
         )
-        self.rundir = RunDirectory(root, self.timeline, len(scenario.modules))
+        self.rundir = RunDirectory(
+            root, self.timeline, len(scenario.modules) + len(scenario.services)
+        )
+        # Placeholders such as {dataDir} need the run directory's paths: fill them in now.
+        self._module_dirs = scenario.modules_with_dirs
+        self.scenario = scenario = scenario.with_placeholders(self.rundir.placeholder_values)
+        self.plan = Plan(scenario)
         self.runner = runner or default_runner(
             {module.type for module in scenario.modules}, {"SIMBA_RUN_DIR": str(root)}
         )
@@ -129,19 +139,36 @@ class Engine:
         self._boundary: Checkpoint | None = None
         self._saved_at = 0.0
         self._signal: int | None = None
+        self._replay_offset: int | None = None
+        """While resuming and before a call executes: the trace offset of the loaded checkpoint."""
         self._stopping = False
+        self.summary: dict[str, Any] | None = None
+        """What ``summary.json`` says, once the run has ended (also after a failure)."""
         self._lock = threading.RLock()
         self.jobs = max(1, self.options.jobs or os.cpu_count() or 1)
         self._pool: ThreadPoolExecutor | None = None
+        self._failure: ServiceError | None = None
+        """Set from a service's watcher thread when the service ended on its own."""
+        self.services = ServiceHost(
+            scenario.services,
+            self.rundir,
+            environment={**os.environ, "SIMBA_RUN_DIR": str(root)},
+            emit=self.emit,
+            on_failure=self._on_service_failure,
+            cache_directory=self.options.cache_directory,
+        )
 
     # -- the loop ------------------------------------------------------------------------
 
     def run(self) -> RunResult:
         """Run (or resume) the scenario; raises a :class:`SimbaError` if it cannot finish."""
         position = self._open()
+        for name in self._module_dirs:
+            self.rundir.module_dirs(name).create()
         self._started = time.perf_counter()
         self._trace = TraceWriter(self.rundir.trace_file)
         self.observers.append(self._trace)
+        self.observers.append(self.services)
         self._mark_boundary(position, force=True)
         timeline = self.timeline
         self.emit(
@@ -154,11 +181,13 @@ class Engine:
                 final_time=timeline.time(timeline.final_tick),
                 call_count=self.plan.call_count,
                 modules=tuple(m.name for m in self.scenario.modules),
+                calls_done=self.state.calls_done + self._carried_over(position),
             )
         )
         error: SimbaError | None = None
         try:
             with _signals_to(self._on_signal), self.runner:
+                self.services.start()  # before the first start call, in priority order
                 for batch, following in _with_next(
                     self.plan.batches_from(position.mode, position.tick)
                 ):
@@ -166,15 +195,27 @@ class Engine:
                         self.rundir.prepare(following.calls)
                     self._run_batch(batch)
                     self._mark_boundary(_position(following, self.timeline.final_tick))
+                self.services.stop()  # after the last end call; raises if one ended early
         except SimbaError as exc:
             error = exc
             raise
+        except OSError as exc:  # a full disk, a lost permission: say so, no traceback
+            error = SimbaError(
+                f"cannot go on writing in {self.rundir.root}: {exc}; fix that (free space, "
+                f"permissions), then continue with 'simba run --resume {self.rundir.root}'"
+            )
+            raise error from exc
+        except Exception as exc:  # a bug: summary.json must not say success
+            error = SimbaError(f"internal error: {exc!r}")
+            raise
         finally:
+            self.services.close()
             if self._pool is not None:
                 self._pool.shutdown()
             self.rundir.close()
             self._finish(error)
             self.observers.remove(self._trace)
+            self.observers.remove(self.services)
             self._trace.close()
             self.rundir.unlock()
         return RunResult(
@@ -198,17 +239,23 @@ class Engine:
             if not rundir.root.is_dir():
                 raise RunDirectoryError(f"cannot resume: {rundir.root} does not exist")
             rundir.open_existing()
+            start = Position(mode=Mode.START.value, tick=self.timeline.initial_tick)
+            if not rundir.checkpoint_file.exists() and rundir.run_info_file.exists():
+                # The driver died before its first checkpoint, so before any call.
+                self._check_fingerprint(read_json(rundir.run_info_file).get("fingerprint"))
+                kill_leftovers(rundir.root)
+                self._replay = self._continued_calls()
+                return start
             checkpoint = load_checkpoint(rundir.checkpoint_file)
-            if checkpoint.fingerprint != scenario.fingerprint:
-                rundir.unlock()
-                raise CheckpointError(
-                    f"cannot resume {rundir.root}: the scenario files ({scenario.schedule_file}) "
-                    "changed since the run started; restore them, or start a new run"
-                )
+            self._check_fingerprint(checkpoint.fingerprint)
             kill_leftovers(rundir.root)
             self.state = checkpoint.state
             done = successful_calls(rundir.trace_file, checkpoint.trace_offset)
-            self._replay = lambda call: (call.module.name, call.mode.value, call.tick) in done
+            self._replay_offset = checkpoint.trace_offset
+            continued = self._continued_calls()
+            self._replay = lambda call: (
+                (call.module.name, call.mode.value, call.tick) in done or continued(call)
+            )
             return checkpoint.position
         start = Position(mode=Mode.START.value, tick=self.timeline.initial_tick)
         continue_from = scenario.driver.continue_from_tick
@@ -220,23 +267,61 @@ class Engine:
                 )
             rundir.open_existing()
             kill_leftovers(rundir.root)
-            initial = self.timeline.initial_tick
-            self._replay = lambda call: (
-                (call.mode is Mode.STEP and call.tick < continue_from)
-                or (call.mode is Mode.START and continue_from > initial)
-            )
+            self._replay = self._continued_calls()
+            write_json(rundir.run_info_file, self._run_info())
         else:
-            rundir.create(overwrite=self.options.overwrite)
-        write_json(
-            rundir.run_info_file,
-            {
-                "simba": __version__,
-                "scenario": str(scenario.source),
-                "fingerprint": scenario.fingerprint,
-                "timeout": self.options.timeout,
-            },
-        )
+            rundir.create(self._run_info(), overwrite=self.options.overwrite)
         return start
+
+    def _run_info(self) -> dict[str, Any]:
+        """``.simba/run.json``: what ``--resume`` needs to find and check the scenario."""
+        return {
+            "simba": __version__,
+            "scenario": str(self.scenario.source),
+            "fingerprint": self.scenario.fingerprint,
+            "timeout": self.options.timeout,
+        }
+
+    def _check_fingerprint(self, fingerprint: object) -> None:
+        """Refuse to resume with scenario files that changed since the run started."""
+        scenario = self.scenario
+        if fingerprint != scenario.fingerprint:
+            self.rundir.unlock()
+            files = ", ".join(
+                map(str, dict.fromkeys((scenario.driver_file, scenario.schedule_file)))
+            )
+            raise CheckpointError(
+                f"cannot resume {self.rundir.root}: the scenario files ({files}) "
+                "changed since the run started; restore them, or start a new run"
+            )
+
+    def _continued_calls(self) -> Callable[[Call], bool]:
+        """Whether continueFromTick takes a call from the earlier run instead of executing it."""
+        continue_from = self.scenario.driver.continue_from_tick
+        initial = self.timeline.initial_tick
+        if continue_from is None:
+            return lambda call: False
+        return lambda call: (
+            (call.mode is Mode.STEP and call.tick < continue_from)
+            or (call.mode is Mode.START and continue_from > initial)
+        )
+
+    def _carried_over(self, position: Position) -> int:
+        """How many calls from ``position`` on this run takes from earlier drivers.
+
+        They are the calls a resumed run replays (and those continueFromTick takes
+        over): whole batches, then part of one at most, because a driver finishes a
+        batch before it starts the next.  With the checkpoint's count they give the
+        number of successful calls before this driver executes any, so a counter built
+        on them (``jobsCompleted``) never goes down across a restart.
+        """
+        count = 0
+        for batch in self.plan.batches_from(position.mode, position.tick):
+            replayed = sum(1 for call in batch.calls if self._replay(call))
+            count += replayed
+            if replayed < len(batch.calls):
+                break
+        return count
 
     def _run_batch(self, batch: Batch) -> None:
         current_time = self.timeline.time(batch.tick)
@@ -324,13 +409,13 @@ class Engine:
             target_time=target_time,
             module_state=module_state,
             common_data=common_view,
+            services=self.services.documents,
         )
         if replay:
             status = self._replayed_status(call, status_path)
             module_state.calls += 1
         else:
-            write_json(config_path, config)
-            status = self._execute(call, config_path, status_path, directory, module_state)
+            status = self._execute(call, config, config_path, status_path, directory, module_state)
         update, warnings = common_update(module, status, self.scenario.common_data, config)
         for warning in warnings:
             self.emit(RunWarning(module=module.name, tick=call.tick, message=warning))
@@ -354,6 +439,7 @@ class Engine:
     def _execute(
         self,
         call: Call,
+        config: Mapping[str, Any],
         config_path: Path,
         status_path: Path,
         directory: Path,
@@ -363,8 +449,11 @@ class Engine:
         module = call.module
         timeout = module.timeout if module.timeout is not None else self.options.timeout
         attempts = module.retries + 1
+        # Every call the earlier drivers recorded comes before this one, so it is in the state.
+        self._replay_offset = None
         for attempt in range(1, attempts + 1):
             self._check_stop()
+            write_json(config_path, config)  # afresh for a retry, whatever the module did to it
             status_path.unlink(missing_ok=True)  # a stale status must never count
             stdout_path, stderr_path = self.rundir.output_paths(directory, module.index, attempt)
             self.emit(
@@ -474,7 +563,11 @@ class Engine:
         self._boundary = Checkpoint(
             fingerprint=self.scenario.fingerprint,
             position=position,
-            trace_offset=self._trace.position,
+            # Until this driver executes a call, the earlier drivers' trace records after the
+            # loaded checkpoint are still needed to replay their calls on the next resume.
+            trace_offset=(
+                self._trace.position if self._replay_offset is None else self._replay_offset
+            ),
             state=RunState(
                 common_data=state.common_data,
                 modules={n: dataclasses.replace(m) for n, m in state.modules.items()},
@@ -495,8 +588,16 @@ class Engine:
             self._signal = signum
             self.runner.cancel()
 
+    def _on_service_failure(self, error: ServiceError) -> None:
+        """A service ended on its own (called from its watcher thread): stop the calls now."""
+        if self._failure is None:
+            self._failure = error
+            self.runner.cancel()
+
     def _check_stop(self) -> None:
         """Raise if the run is stopping: for a signal, or because another call failed."""
+        if self._failure is not None:
+            raise self._failure
         if self._stopping and self._signal is None:
             raise _Stopped
         if self._signal is not None:
@@ -542,7 +643,10 @@ class Engine:
                 for name, m in self.state.modules.items()
             },
         }
+        if self.scenario.services:
+            summary["services"] = self.services.summary()
         write_json(self.rundir.summary_file, summary)
+        self.summary = summary
         self.emit(
             RunFinished(
                 run_dir=self.rundir.root,

@@ -1,8 +1,9 @@
 """What the engine reports while it runs: frozen event records, and the Observer type.
 
 The engine never prints.  Every observer (rich progress, plain lines, JSON, the
-trace file, tests) is a callable that receives these events in order, from the
-thread that runs the engine.
+trace file, tests) is a callable that receives these events in order, one at a time;
+most come from the thread that runs the engine, but concurrent calls and the threads
+that watch ``service`` modules emit too (the engine serialises every emit).
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ class RunStarted:
     final_time: datetime
     call_count: int
     modules: tuple[str, ...]
+    calls_done: int = 0
+    """Successful calls so far: those of earlier drivers this run carries over (``--resume``,
+    ``continueFromTick``), including the ones it is about to replay."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,6 +74,23 @@ class ModuleLine:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceStarted:
+    """A ``service`` module printed its ``API:`` line and is ready."""
+
+    module: str
+    api: str
+    pid: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceStats:
+    """A poll of a service's API found a new ``jobsCompleted``."""
+
+    module: str
+    jobs_completed: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunWarning:
     """Something the user should know that does not stop the run."""
 
@@ -89,6 +110,14 @@ class RunFinished:
 
 
 Event = (
-    RunStarted | TickStarted | CallStarted | CallFinished | ModuleLine | RunWarning | RunFinished
+    RunStarted
+    | TickStarted
+    | CallStarted
+    | CallFinished
+    | ModuleLine
+    | ServiceStarted
+    | ServiceStats
+    | RunWarning
+    | RunFinished
 )
 Observer = Callable[[Event], None]

@@ -7,6 +7,9 @@
         start -> <initialTick>  relative symlink
         <k+1>/                  step calls at tick k
         end/                    end calls
+        modules/<name>/         a service's module.log (+ module.log.1), state/, cache/
+                                state/ cache/ data/ (0700) log/: module_dirs(); made at
+                                run start for modules whose command or env names them
         .simba/                 trace.jsonl, summary.json, checkpoint.json
 
 In a call's directory: ``module_<i>.json`` (config), ``status_<i>.json``,
@@ -20,15 +23,21 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .errors import RunDirectoryError
-from .jsonfile import temporary_path
+from .jsonfile import temporary_path, write_json
 from .plan import Call, Mode
 from .timeline import Timeline
+
+if TYPE_CHECKING:
+    from .scenario import ModuleSpec
 
 META = ".simba"
 
@@ -67,8 +76,13 @@ class RunDirectory:
 
     # -- creating --------------------------------------------------------------------
 
-    def create(self, *, overwrite: bool = False) -> None:
-        """Make the run directory and lock it; replace an existing one only if ``overwrite``."""
+    def create(self, info: Mapping[str, Any], *, overwrite: bool = False) -> None:
+        """Make the run directory with ``info`` in ``.simba/run.json``, and lock it.
+
+        The directory appears complete or not at all (it is built under a temporary
+        name and renamed), so a driver killed at any moment leaves either nothing or a
+        run that ``--resume`` accepts.  An existing one is replaced only if ``overwrite``.
+        """
         if self.root.exists() or self.root.is_symlink():
             if not overwrite:
                 raise RunDirectoryError(
@@ -83,9 +97,18 @@ class RunDirectory:
             self.lock()  # refuses while another simba works in it
             shutil.rmtree(self.root)
             self.unlock()
+        building = self.root.with_name(f".{self.root.name}.creating-{os.getpid()}")
         try:
-            self.meta.mkdir(parents=True)
+            (building / META).mkdir(parents=True)
+            write_json(building / META / self.run_info_file.name, info)
+            building.rename(self.root)
         except OSError as exc:
+            shutil.rmtree(building, ignore_errors=True)
+            if self.root.exists():
+                raise RunDirectoryError(
+                    f"the run directory {self.root} was just created by another process; "
+                    "choose another runId"
+                ) from exc
             raise RunDirectoryError(
                 f"cannot create the run directory {self.root}: {exc.strerror}; "
                 "check outputDirectory and its permissions"
@@ -174,6 +197,10 @@ class RunDirectory:
     def tick_dir(self, tick: int) -> Path:
         return self.root / self.timeline.format_tick(tick)
 
+    def service_dir(self, name: str) -> Path:
+        """``modules/<name>/`` of a service: its ``module.log`` and its ``state/`` directory."""
+        return self.root / "modules" / name
+
     def _link_start(self, target: Path) -> None:
         link = self.root / "start"
         if link.is_symlink() or link.exists():
@@ -195,3 +222,49 @@ class RunDirectory:
         suffix = "" if attempt == 1 else f".{attempt}"
         number = self.number(index)
         return directory / f"stdout_{number}{suffix}", directory / f"stderr_{number}{suffix}"
+
+    # -- a module's own directories ------------------------------------------------------
+
+    def placeholder_values(self, module: ModuleSpec) -> dict[str, str]:
+        """What the placeholders of ``module``'s command and env stand for in this run."""
+        dirs = self.module_dirs(module.name)
+        values = {
+            "python": sys.executable,
+            "runDir": str(self.root),
+            "stateDir": str(dirs.state),
+            "cacheDir": str(dirs.cache),
+            "dataDir": str(dirs.data),
+            "logDir": str(dirs.log),
+        }
+        if module.package is not None:
+            values["packageDir"] = str(module.package.directory)
+        return values
+
+    def module_dirs(self, name: str) -> ModuleDirectories:
+        """``modules/<name>/{state,cache,data,log}`` of module ``name`` (not created)."""
+        root = self.root / "modules" / name
+        return ModuleDirectories(
+            root=root,
+            state=root / "state",
+            cache=root / "cache",
+            data=root / "data",
+            log=root / "log",
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModuleDirectories:
+    """A module's own directories in the run; ``data`` is private to the user (0700)."""
+
+    root: Path
+    state: Path
+    cache: Path
+    data: Path
+    log: Path
+
+    def create(self) -> None:
+        """Make the four directories (kept if they exist); ``data`` gets mode 0700."""
+        for directory in (self.state, self.cache, self.log):
+            directory.mkdir(parents=True, exist_ok=True)
+        self.data.mkdir(mode=0o700, exist_ok=True)
+        self.data.chmod(0o700)  # also when it existed, or the umask was unusual

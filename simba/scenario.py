@@ -9,32 +9,57 @@ the opaque payloads ``commonData`` and ``moduleData``.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import os
 import shlex
 import shutil
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import schemas
+from . import placeholders, schemas
 from .errors import Problem, ScenarioError
 from .jsonfile import JSONFileError, read_json
+from .parsl_settings import ExecutorSettings, parse_settings
 from .timeline import Interval, Timeline, parse_duration, parse_time
+
+if TYPE_CHECKING:
+    from .packages import InstalledPackage
 
 #: Characters that make a command string need ``/bin/sh``.
 _SHELL_SYNTAX = frozenset("|&;<>()$`*?[]~\n")
 
 #: Module types this version can run, and what to say about the others.
-_UNAVAILABLE_TYPES = {
-    "parsl": "needs SIMBA's Parsl runner, which this version does not include yet; "
-    "use type 'local' meanwhile",
-    "service": "is not supported by this version yet",
-}
+_UNAVAILABLE_TYPES: dict[str, str] = {}
+
+#: What to run when type ``parsl`` is used without Parsl installed.
+PARSL_INSTALL = "pip install 'simba[parsl]'"
+
+#: Defaults of a service's ``readyTimeout`` and ``statsInterval`` (the Station module interface).
+READY_TIMEOUT = 0.5
+STATS_INTERVAL = 1.0
+#: The shortest ``statsInterval``: polling faster would only load the service.
+MIN_STATS_INTERVAL = 0.1
+#: Schedule fields that only make sense for a module that is called; a service is not.
+_CALL_FIELDS = (
+    "startTick",
+    "endTick",
+    "tickIncrement",
+    "dependsOn",
+    "updateCommonData",
+    "storeFront",
+    "moduleData",
+    "timeout",
+    "retries",
+)
+#: Schedule fields that only a service has.
+_SERVICE_FIELDS = ("readyTimeout", "statsInterval")
 
 
 class ModuleType(str, Enum):
@@ -66,6 +91,41 @@ class ModuleSpec:
     timeout: float | None
     retries: int
     working_directory: Path
+    ready_timeout: float = READY_TIMEOUT
+    """Type ``service``: seconds within which the process must print ``API: <url>``."""
+    stats_interval: float = STATS_INTERVAL
+    """Type ``service``: seconds between two polls of its API for ``jobsCompleted``."""
+    package: InstalledPackage | None = None
+    """The installed package the module runs from (a schedule entry with ``package``)."""
+    parsl: ExecutorSettings | None = None
+    """Type ``parsl``: the executor (with its provider and launcher) that runs the calls."""
+
+    @property
+    def uses_module_dirs(self) -> bool:
+        """Whether the arguments or env name one of the module's own directories."""
+        texts = (*self.argv[1:], *self.env.values())
+        return any(
+            name in placeholders.MODULE_DIR_NAMES
+            for text in texts
+            for name in placeholders.names(text)
+        )
+
+    def with_placeholders(self, values: Mapping[str, str]) -> ModuleSpec:
+        """A copy with the placeholders of its arguments and env filled in from ``values``.
+
+        The program (``argv[0]``) was resolved by the loader.  In the script of
+        ``/bin/sh -c`` each value is shell-quoted, so paths with spaces stay one word.
+        """
+        shell = self.argv[:2] == ("/bin/sh", "-c")
+        argv = (
+            self.argv[0],
+            *(
+                placeholders.expand(arg, values, quote=shell and i == 2)
+                for i, arg in enumerate(self.argv[1:], start=1)
+            ),
+        )
+        env = {key: placeholders.expand(value, values) for key, value in self.env.items()}
+        return dataclasses.replace(self, argv=argv, env=env)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,6 +140,8 @@ class Driver:
     output_directory: Path
     run_id: str | None
     cell_id: str | None
+    output_directory_given: bool = True
+    """Whether the scenario names ``outputDirectory`` (else ``output_directory`` is ./runs)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,6 +158,9 @@ class Scenario:
     schedule_file: Path
     fingerprint: str
     """sha256 of the scenario files' bytes: a resumed run must see the same scenario."""
+    services: tuple[ModuleSpec, ...] = ()
+    """The ``service`` modules, in schedule order; they are hosted, never called, so they
+    are not in ``modules``."""
 
     @property
     def dependency_mode(self) -> bool:
@@ -108,10 +173,49 @@ class Scenario:
                 return module
         raise KeyError(name)
 
+    def with_placeholders(self, values: Callable[[ModuleSpec], Mapping[str, str]]) -> Scenario:
+        """A copy whose modules and services have their placeholders filled in (run start)."""
+        return dataclasses.replace(
+            self,
+            modules=tuple(m.with_placeholders(values(m)) for m in self.modules),
+            services=tuple(m.with_placeholders(values(m)) for m in self.services),
+        )
+
+    @property
+    def modules_with_dirs(self) -> tuple[str, ...]:
+        """Names of the modules and services whose command or env name their own directories."""
+        return tuple(m.name for m in (*self.modules, *self.services) if m.uses_module_dirs)
+
 
 def load_scenario(path: str | os.PathLike[str], *, cwd: Path | None = None) -> Scenario:
     """Load and check a scenario; raises :class:`ScenarioError` listing every problem."""
     return _Loader(Path(path), cwd or Path.cwd()).load()
+
+
+def with_driver(
+    scenario: Scenario, changes: Mapping[str, Any], *, file: Path, where: str
+) -> Scenario:
+    """``scenario`` with some driver settings replaced, checked as the loader checks them.
+
+    The changed driver document is validated like a loaded one; problems are reported
+    at ``file`` and the JSON path ``where`` (e.g. a sweep file and its cell), and raised
+    as one :class:`ScenarioError`.  The scenario itself is not changed.
+    """
+    document = read_json(scenario.driver_file)
+    if scenario.driver_file == scenario.schedule_file:  # a one-file scenario
+        document = document["driver"]
+    merged = {**document, **changes}
+    loader = _Loader(scenario.source, scenario.driver.output_directory.parent)
+    loader.problems += schemas.validate("driver", merged, file=str(file), prefix=where)
+    loader.fail_if_problems()
+    driver, timeline = loader._driver(file, merged, where)
+    loader.fail_if_problems()
+    assert driver is not None and timeline is not None
+    return dataclasses.replace(
+        scenario,
+        driver=dataclasses.replace(driver, output_directory=scenario.driver.output_directory),
+        timeline=timeline,
+    )
 
 
 class _Loader:
@@ -151,10 +255,15 @@ class _Loader:
         digest = hashlib.sha256()
         for file in dict.fromkeys((driver_file, schedule_file)):
             digest.update(file.read_bytes())
+        for module in modules:  # a newly installed version must not join a resumed run
+            if module.package is not None:
+                package = module.package
+                digest.update(f"\0{module.name}={package.ident}:{package.sha256}".encode())
         return Scenario(
             driver=driver,
             timeline=timeline,
-            modules=tuple(modules),
+            modules=tuple(m for m in modules if m.type is not ModuleType.SERVICE),
+            services=tuple(m for m in modules if m.type is ModuleType.SERVICE),
             common_data=common,
             source=self.path.resolve(),
             driver_file=driver_file,
@@ -260,6 +369,7 @@ class _Loader:
             output_directory=output if output.is_absolute() else self.cwd / output,
             run_id=doc.get("runId"),
             cell_id=doc.get("cellId"),
+            output_directory_given="outputDirectory" in doc,
         )
         cont = driver.continue_from_tick
         if cont is not None and not initial_tick <= cont <= timeline.final_tick:
@@ -402,9 +512,25 @@ class _Loader:
             self.problem(
                 file, f"{here}.type", f"type {module_type!r} {_UNAVAILABLE_TYPES[module_type]}"
             )
-        if "command" not in entry:
-            self.problem(file, here, f"module {name!r} has no 'command'; say which program to run")
+        service_timing = self._service_fields(file, here, entry, module_type)
+        parsl = self._parsl(file, here, entry) if module_type == ModuleType.PARSL.value else None
+        package = self._package(file, here, entry) if "package" in entry else None
+        if "command" in entry and "package" in entry:
+            self.problem(
+                file,
+                here,
+                f"module {name!r} has both 'command' and 'package'; keep one (a package's "
+                "descriptor says which program to run)",
+            )
+        elif "command" not in entry and "package" not in entry:
+            self.problem(
+                file,
+                here,
+                f"module {name!r} has no 'command'; say which program to run, or name an "
+                "installed package with 'package'",
+            )
             return None
+        self._check_placeholders(file, here, entry, with_package="package" in entry)
         cwd = base_dir
         if "workingDirectory" in entry:
             cwd = (base_dir / entry["workingDirectory"]).resolve()
@@ -412,7 +538,18 @@ class _Loader:
                 self.problem(
                     file, f"{here}.workingDirectory", f"{cwd} is not an existing directory"
                 )
-        argv = self._command(file, f"{here}.command", entry["command"], base_dir)
+        if "command" in entry:
+            argv = self._command(file, f"{here}.command", entry["command"], base_dir)
+        elif package is not None:
+            argv = self._command(
+                package.directory / "descriptor.json",
+                "command",
+                package.descriptor.command,
+                package.directory,
+                package_dir=package.directory,
+            )
+        else:
+            argv = None
         start_tick, end_tick = entry.get("startTick"), entry.get("endTick")
         if start_tick == "Infinity" or end_tick == "-Infinity":
             self.problem(
@@ -452,10 +589,142 @@ class _Loader:
             timeout=None if timeout is None else float(timeout),
             retries=int(entry.get("retries", 0)),
             working_directory=cwd,
+            package=package,
+            parsl=parsl,
+            **service_timing,
         )
 
+    def _parsl(self, file: Path, here: str, entry: dict[str, Any]) -> ExecutorSettings | None:
+        """The executor of a ``type: parsl`` module; a problem if Parsl is not installed."""
+        if not _parsl_installed():
+            self.problem(
+                file,
+                f"{here}.type",
+                "type 'parsl' needs Parsl, which is not installed; install it with: "
+                + PARSL_INSTALL,
+            )
+            return None
+        settings, problems = parse_settings(entry)
+        for key, message in problems:
+            self.problem(file, f"{here}.{key}", message)
+        return settings
+
+    def _package(self, file: Path, here: str, entry: dict[str, Any]) -> InstalledPackage | None:
+        """The installed package an entry names; its moduleData and requires checked."""
+        from .packages import PackageError, PackageRef, resolve
+        from .versions import Version
+
+        try:
+            package = resolve(PackageRef.parse(entry["package"]))
+        except PackageError as exc:
+            self.problem(file, f"{here}.package", str(exc))
+            return None
+        descriptor = package.descriptor
+        what = f"module {entry['name']!r} ({descriptor.ident})"
+        if descriptor.module_data_schema is not None:
+            for problem in schemas.validate_against(
+                descriptor.module_data_schema,
+                entry.get("moduleData", {}),
+                file=str(file),
+                prefix=f"{here}.moduleData",
+            ):
+                self.problem(
+                    file,
+                    problem.path,
+                    f"{what}: {problem.message} (the package's moduleDataSchema)",
+                )
+        wanted = descriptor.requires_python
+        python = Version(*sys.version_info[:3])
+        if wanted is not None and not wanted.contains(python):
+            self.problem(
+                file,
+                f"{here}.package",
+                f"{what} needs Python {wanted}, but SIMBA runs on Python {python} "
+                f"({sys.executable}); run SIMBA with a matching Python",
+            )
+        path = entry.get("env", {}).get("PATH", os.environ.get("PATH"))
+        for program in descriptor.requires_executables:
+            try:
+                found = shutil.which(program, path=path)
+            except ValueError:  # a NUL byte in PATH
+                found = None
+            if found is None:
+                self.problem(
+                    file,
+                    f"{here}.package",
+                    f"{what} needs the program {program!r}, which is not on PATH; install it "
+                    "or add its directory to PATH",
+                )
+        return package
+
+    def _check_placeholders(
+        self, file: Path, here: str, entry: dict[str, Any], *, with_package: bool
+    ) -> None:
+        """A problem for each placeholder in ``command`` or ``env`` that is not known here."""
+        allowed = set(placeholders.NAMES) - (set() if with_package else {"packageDir"})
+        command = entry.get("command", [])
+        texts = (
+            [(f"{here}.command", command)]
+            if isinstance(command, str)
+            else [(f"{here}.command[{i}]", item) for i, item in enumerate(command)]
+        )
+        texts += [(f"{here}.env.{key}", value) for key, value in entry.get("env", {}).items()]
+        for where, text in texts:
+            for name in dict.fromkeys(placeholders.names(text)):
+                if name not in allowed:
+                    self.problem(file, where, placeholders.describe_unknown(name, allowed))
+
+    def _service_fields(
+        self, file: Path, here: str, entry: dict[str, Any], module_type: str
+    ) -> dict[str, float]:
+        """``ready_timeout`` / ``stats_interval`` of a service; a problem for misplaced fields."""
+        timing: dict[str, float] = {}
+        if module_type != ModuleType.SERVICE.value:
+            for key in _SERVICE_FIELDS:
+                if key in entry:
+                    self.problem(
+                        file,
+                        f"{here}.{key}",
+                        f"{key} applies to type 'service' only; remove it or set type to 'service'",
+                    )
+            return timing
+        for key in _CALL_FIELDS:
+            if key in entry:
+                self.problem(
+                    file,
+                    f"{here}.{key}",
+                    f"a service is not called, so {key} does not apply to it; remove it "
+                    "(services run from before the first start call to after the last end call)",
+                )
+        for key, attribute, least in (
+            ("readyTimeout", "ready_timeout", None),
+            ("statsInterval", "stats_interval", MIN_STATS_INTERVAL),
+        ):
+            value = entry.get(key)
+            if value is None:
+                continue
+            if isinstance(value, str):
+                try:
+                    value = parse_duration(value).total_seconds()
+                except ValueError as exc:
+                    self.problem(file, f"{here}.{key}", str(exc))
+                    continue
+            seconds = float(value)
+            if seconds <= 0 or (least is not None and seconds < least):
+                limit = "longer than zero" if least is None else f"at least {least:g} s"
+                self.problem(file, f"{here}.{key}", f"{key} must be {limit}, not {seconds:g} s")
+                continue
+            timing[attribute] = seconds
+        return timing
+
     def _command(
-        self, file: Path, where: str, command: str | list[str], base_dir: Path
+        self,
+        file: Path,
+        where: str,
+        command: str | Sequence[str],
+        base_dir: Path,
+        *,
+        package_dir: Path | None = None,
     ) -> tuple[str, ...] | None:
         if isinstance(command, str):
             needs_shell = bool(_SHELL_SYNTAX.intersection(command))
@@ -467,11 +736,30 @@ class _Loader:
                     return None
                 needs_shell = not argv or "=" in argv[0]
             if needs_shell:
-                # "$@" carries the config path, so the command may use it anywhere.
-                return ("/bin/sh", "-c", command + ' "$@"', "sh")
+                # The config path is the shell's $1: a command that names $1 or $@ places
+                # it itself (./model "$1" | tee log); otherwise it goes at the end.
+                script = command if ("$1" in command or "$@" in command) else command + ' "$@"'
+                return ("/bin/sh", "-c", script, "sh")
         else:
             argv = list(command)
-        program = self._program(file, where, argv[0], base_dir)
+        # The program must exist before the run starts, so its placeholders are filled in now.
+        if placeholders.RUN_NAMES.intersection(placeholders.names(argv[0])):
+            self.problem(
+                file,
+                where,
+                f"the program {argv[0]!r} lies in the run directory, which does not exist "
+                "before the run; run it from elsewhere (placeholders of the run directory "
+                "may be used in the arguments and env)",
+            )
+            return None
+        values = {"python": sys.executable}
+        if package_dir is not None:
+            values["packageDir"] = str(package_dir)
+        try:
+            first = placeholders.expand(argv[0], values)
+        except KeyError:
+            return None  # an unknown placeholder, reported by _check_placeholders
+        program = self._program(file, where, first, base_dir)
         return None if program is None else (program, *argv[1:])
 
     def _program(self, file: Path, where: str, program: str, base_dir: Path) -> str | None:
@@ -519,6 +807,13 @@ class _Loader:
                         f"schedule[{i}].dependsOn[{j}]",
                         f"module {name!r} depends on {dependency!r}, which is not in the schedule",
                     )
+                elif _is_service(entries[names[dependency]]):
+                    self.problem(
+                        file,
+                        f"schedule[{i}].dependsOn[{j}]",
+                        f"module {name!r} depends on {dependency!r}, which is a service: it "
+                        "runs for the whole run and is ready before any call; remove it here",
+                    )
                 else:
                     edges.append((dependency, name))
         if not edges:
@@ -537,6 +832,10 @@ class _Loader:
             )
 
 
+def _is_service(entry: Any) -> bool:
+    return isinstance(entry, dict) and entry.get("type") == ModuleType.SERVICE.value
+
+
 def _priority(value: Any) -> float | None:
     if value == "Infinity":
         return math.inf
@@ -545,3 +844,13 @@ def _priority(value: Any) -> float | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     return None
+
+
+def _parsl_installed() -> bool:
+    """Whether Parsl can be imported (without importing it: that is slow)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("parsl") is not None
+    except (ImportError, ValueError):  # ValueError: sys.modules["parsl"] is None
+        return False

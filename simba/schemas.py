@@ -17,7 +17,7 @@ from typing import Any
 
 from .errors import Problem
 
-NAMES = ("driver", "schedule", "module", "status")
+NAMES = ("driver", "schedule", "module", "status", "descriptor", "sweep")
 
 
 def schema_dir() -> Path:
@@ -51,9 +51,44 @@ def _validator(name: str) -> Any:
 
 def validate(name: str, document: object, *, file: str, prefix: str = "") -> list[Problem]:
     """Every problem of ``document`` against schema ``name``, sorted by position."""
+    return _problems(_validator(name), document, file=file, prefix=prefix)
+
+
+def validate_against(
+    schema: object, document: object, *, file: str, prefix: str = ""
+) -> list[Problem]:
+    """Every problem of ``document`` against a schema given as a value (e.g. a package's).
+
+    The schema's ``$schema`` picks the draft (default 2020-12); call :func:`schema_error`
+    first, since an invalid schema raises here.
+    """
+    from jsonschema import Draft202012Validator
+    from jsonschema.validators import validator_for
+
+    validator_class = validator_for(schema, default=Draft202012Validator)
+    return _problems(validator_class(schema), document, file=file, prefix=prefix)
+
+
+def schema_error(schema: object) -> str | None:
+    """Why ``schema`` is not a valid JSON Schema, in one sentence; None if it is one."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+    from jsonschema.validators import validator_for
+
+    if not isinstance(schema, (dict, bool)):
+        return "a JSON Schema must be an object or true/false"
+    try:
+        validator_for(schema, default=Draft202012Validator).check_schema(schema)
+    except SchemaError as exc:
+        where = _join("", exc.path)
+        return f"it is not a valid JSON Schema ({where + ': ' if where else ''}{exc.message})"
+    return None
+
+
+def _problems(validator: Any, document: object, *, file: str, prefix: str) -> list[Problem]:
     problems = [
         Problem(file, _join(prefix, error.absolute_path), _sentence(error))
-        for error in _leaf_errors(_validator(name).iter_errors(document))
+        for error in _leaf_errors(validator.iter_errors(document))
     ]
     return sorted(set(problems), key=lambda p: (p.path, p.message))
 
@@ -168,10 +203,16 @@ def _expectation(schema: dict[str, Any]) -> str:
 
 def _pattern_hint(schema: dict[str, Any]) -> str:
     pattern = str(schema.get("pattern", ""))
+    if "\\u0000" in pattern:
+        return "it must not contain a NUL character" + (" or '='" if "=" in pattern else "")
     if pattern.startswith("^P") and "Y)" not in pattern:
         return "expected an ISO 8601 duration without years or months, such as PT30S, PT5M or P1D"
     if pattern.startswith("^P"):
         return "expected an ISO 8601 duration such as PT10M, P1D, P1W or P1M"
+    if pattern.startswith("^(0|[1-9]"):
+        return "expected a semantic version such as 1.0.0 or 2.1.0-rc.1"
+    if "]*/[" in pattern:
+        return "write namespace/name, optionally with @VERSION or @RANGE, e.g. demo/sir@>=1.2,<2"
     if "A-Za-z0-9" in pattern:
         return "use letters, digits, '_', '.' and '-', not starting with '.' or '-'"
     return f"it must match {pattern}"

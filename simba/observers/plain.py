@@ -11,6 +11,8 @@ from ..events import (
     RunFinished,
     RunStarted,
     RunWarning,
+    ServiceStarted,
+    ServiceStats,
     TickStarted,
 )
 
@@ -49,6 +51,11 @@ class PlainObserver:
                 self.write(f"  {event.module} {event.mode} ok in {event.wall_time:.3f} s")
         elif isinstance(event, ModuleLine):
             self.write(f"  [{event.module}] {event.level}: {event.text}")
+        elif isinstance(event, ServiceStarted):
+            self.write(f"service {event.module} ready at {event.api} (pid {event.pid})")
+        elif isinstance(event, ServiceStats):
+            if self.verbose:
+                self.write(f"  [{event.module}] jobsCompleted {event.jobs_completed}")
         elif isinstance(event, RunWarning):
             where = f"module {event.module!r}" if event.module else "run"
             tick = f" (tick {event.tick})" if event.tick is not None else ""

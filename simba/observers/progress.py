@@ -16,6 +16,7 @@ from ..events import (
     RunFinished,
     RunStarted,
     RunWarning,
+    ServiceStats,
     TickStarted,
 )
 
@@ -29,6 +30,8 @@ class ProgressObserver:
         self.calls = 0
         self.simulated = ""
         self.tick = ""
+        self.service_jobs: dict[str, int] = {}
+        """The latest ``jobsCompleted`` of each service, shown after the ETA."""
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunStarted):
@@ -41,6 +44,7 @@ class ProgressObserver:
                 TimeElapsedColumn(),
                 TextColumn("ETA"),
                 TimeRemainingColumn(),
+                TextColumn("{task.fields[services]}"),
                 console=self.console,
                 transient=False,
             )
@@ -51,6 +55,7 @@ class ProgressObserver:
                 tick=f"{event.initial_tick}/{event.final_tick}",
                 simulated=event.initial_time.isoformat(),
                 rate="-",
+                services="",
             )
             self.final_tick = event.final_tick
             self.started = time.perf_counter()
@@ -73,6 +78,10 @@ class ProgressObserver:
                     markup=True,
                     highlight=False,
                 )
+        elif isinstance(event, ServiceStats):
+            self.service_jobs[event.module] = event.jobs_completed
+            jobs = " ".join(f"{name}: {n} jobs" for name, n in self.service_jobs.items())
+            self.progress.update(self.task, services=escape(jobs))
         elif isinstance(event, ModuleLine):
             style = "red" if event.level == "ERROR" else "cyan"
             self.console.print(

@@ -35,7 +35,8 @@ class Sink:
     """Output of one stream for one call: a file created on the first byte.
 
     Lines starting with ``INFO:`` or ``ERROR:`` are collected in ``found``; with a
-    ``done_prefix``, the text of the first line starting with it is kept in ``done``.
+    ``done_prefix``, the text of the first line starting with it is kept in ``done``,
+    and that line is not written to the file when it ends the output read so far.
     """
 
     __slots__ = ("_fd", "_partial", "done", "done_prefix", "found", "path")
@@ -49,12 +50,23 @@ class Sink:
         self._partial = b""
 
     def write(self, data: bytes) -> None:
+        answered = self.done is not None
+        self._scan(data)
+        if self.done_prefix and not answered and self.done is not None:
+            # The answer is protocol, not output: a silent resident call makes no file.
+            data = _without_answer(data, self.done_prefix)
+            if not data:
+                return
         if self._fd is None:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+            try:
+                self._fd = os.open(self.path, flags, 0o644)
+            except FileNotFoundError:  # the module removed its call directory: make it again
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._fd = os.open(self.path, flags, 0o644)
         view = memoryview(data)
         while view:
             view = view[os.write(self._fd, view) :]
-        self._scan(data)
 
     def _scan(self, data: bytes) -> None:
         text = self._partial + data
@@ -272,6 +284,14 @@ def kill_leftovers(run_dir: Path) -> int:
 def signal_group(pgid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signum)
+
+
+def _without_answer(data: bytes, prefix: bytes) -> bytes:
+    """``data`` without its last line if that line starts with ``prefix`` (a resident answer)."""
+    if not data.endswith(b"\n"):
+        return data
+    start = data.rfind(b"\n", 0, len(data) - 1) + 1
+    return data[:start] if data.startswith(prefix, start) else data
 
 
 def _earliest(*moments: float | None) -> float | None:

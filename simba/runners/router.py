@@ -42,4 +42,12 @@ def default_runner(types: set[ModuleType], environment: Mapping[str, str]) -> Ru
         from .resident import ResidentRunner
 
         runners[ModuleType.RESIDENT] = ResidentRunner(local.module_environment)
+    if ModuleType.PARSL in types:
+        from pathlib import Path
+
+        from .parsl import ParslRunner  # imports no Parsl until the first call
+
+        runners[ModuleType.PARSL] = ParslRunner(
+            Path(environment["SIMBA_RUN_DIR"]), environment=environment
+        )
     return TypeRouter(runners)

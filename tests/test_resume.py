@@ -1,0 +1,365 @@
+"""Resuming runs: SIGKILL chaos, atomic checkpoints, refusals and continueFromTick (DESIGN §8).
+
+Every test drives ``python -m simba`` as a real process and kills it with real signals;
+the modules are the small executables ``tests/modules/rel_*``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from simba.observers.trace import read_trace
+
+MODULES = Path(__file__).resolve().parent / "modules"
+MODEL = str(MODULES / "rel_model.py")
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def driver(days: int, **fields: Any) -> dict[str, Any]:
+    """A driver section with daily ticks 0..days."""
+    return {
+        "initialTime": "2024-01-01T00:00:00",
+        "endTime": f"P{days}D",
+        "scheduleIntervals": [{"tickDuration": "P1D"}],
+        **fields,
+    }
+
+
+def model(key: str, priority: int, sleep: tuple[float, float] = (0, 0)) -> dict[str, Any]:
+    """A rel_model.py schedule entry that owns commonData[key]."""
+    return {
+        "name": key,
+        "priority": priority,
+        "command": MODEL,
+        "updateCommonData": True,
+        "moduleData": {"key": key, "sleep": list(sleep)},
+    }
+
+
+def two_models(sleep: tuple[float, float] = (0, 0), **common: Any) -> dict[str, Any]:
+    """A schedule of models a (first) and b, each reading the other's commonData key."""
+    return {
+        "schedule": [model("a", 2, sleep), model("b", 1, sleep)],
+        "commonData": {"a": 0, "b": 0, **common},
+    }
+
+
+def launch(*args: str | os.PathLike[str], cwd: Path, **env: str) -> subprocess.Popen[str]:
+    """Start ``python -m simba ARGS`` as a real process (stdout discarded, stderr kept)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "simba", *map(str, args)],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **env},
+    )
+
+
+def wait_for(path: Path, process: subprocess.Popen[str], timeout: float = 30) -> None:
+    """Wait until ``path`` exists, failing if ``process`` ends first."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert process.poll() is None, f"simba exited ({process.returncode}) before {path}"
+        assert time.monotonic() < deadline, f"{path} did not appear within {timeout} s"
+        time.sleep(0.01)
+
+
+def kill(process: subprocess.Popen[str]) -> None:
+    """SIGKILL the driver process and reap it."""
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=30)
+
+
+def final_state(run_dir: Path) -> tuple[Any, dict[str, Any]]:
+    """commonData and every module's moduleData from summary.json."""
+    summary = json.loads((run_dir / ".simba" / "summary.json").read_text())
+    assert summary["outcome"] == "success", summary["error"]
+    return summary["commonData"], {n: m["moduleData"] for n, m in summary["modules"].items()}
+
+
+def successes(run_dir: Path) -> list[tuple[str, str, int]]:
+    """(module, mode, tick) of every successful call in trace.jsonl, in order."""
+    trace = read_trace(run_dir / ".simba" / "trace.jsonl")
+    return [(r["module"], r["mode"], r["tick"]) for r in trace if r["outcome"] == "success"]
+
+
+def run_processes(run_dir: Path, settle: float = 2.0) -> list[int]:
+    """PIDs of live processes whose environment says SIMBA_RUN_DIR=<run_dir> (after a settle)."""
+    marker = f"SIMBA_RUN_DIR={run_dir.resolve()}".encode()
+    deadline = time.monotonic() + settle
+    while True:
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                environ = (entry / "environ").read_bytes()
+            except OSError:
+                continue
+            if marker in environ.split(b"\0"):
+                found.append(int(entry.name))
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def invocations(log: Path) -> list[tuple[str, str, int]]:
+    """(module, mode, tick) of every call rel_model.py logged to REL_LOG."""
+    if not log.exists():
+        return []
+    return [(k, m, int(t)) for k, m, t in (line.split() for line in log.read_text().splitlines())]
+
+
+def check_checkpoint(run_dir: Path) -> None:
+    """checkpoint.json, if present, is one complete JSON document of the expected shape."""
+    path = run_dir / ".simba" / "checkpoint.json"
+    if path.exists():
+        document = json.loads(path.read_bytes())
+        assert {"format", "fingerprint", "position", "traceOffset", "modules"} <= set(document)
+
+
+# -- SIGKILL chaos ------------------------------------------------------------------------
+
+CHAOS_KILLS = 5
+
+
+def test_sigkill_chaos_resume_matches_uninterrupted_run(
+    write_scenario: Callable[..., Path], simba_cli: Cli, tmp_path: Path
+) -> None:
+    """A run SIGKILLed at random moments and resumed each time ends exactly like an unbroken run."""
+    scenario = write_scenario(two_models(sleep=(0.005, 0.025)), driver(40))
+    out = tmp_path / "runs"
+    reference = simba_cli("run", scenario, "-o", out, "--run-id", "reference")
+    assert reference.returncode == 0, reference.stderr
+    run_dir = (out / "chaos").resolve()
+
+    rng = random.Random(20240601)
+    args: list[str | os.PathLike[str]] = ["run", scenario, "-o", out, "--run-id", "chaos"]
+    kills = 0
+    for _ in range(CHAOS_KILLS + 10):
+        process = launch(*args, cwd=tmp_path)
+        if kills == 0:  # before its first checkpoint a run has nothing to resume
+            wait_for(run_dir / ".simba" / "checkpoint.json", process)
+        if kills < CHAOS_KILLS:
+            try:
+                process.wait(rng.uniform(0.1, 1.0))
+            except subprocess.TimeoutExpired:
+                kill(process)
+                kills += 1
+                check_checkpoint(run_dir)
+                args = ["run", "--resume", run_dir]
+                continue
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode == 0, stderr
+        break
+    assert kills == CHAOS_KILLS, "the run finished before it could be killed often enough"
+    assert final_state(run_dir) == final_state(out / "reference")
+    assert successes(run_dir) == successes(out / "reference")
+    assert len(successes(run_dir)) == 2 + 2 * 40 + 2
+    assert run_processes(run_dir) == []
+
+
+def test_checkpoint_always_parses_after_sigkill(
+    write_scenario: Callable[..., Path], tmp_path: Path
+) -> None:
+    """checkpoint.json is complete JSON after every SIGKILL, even with a large commonData."""
+    blob = list(range(80_000))  # half a MB of commonData: checkpoints take a while to write
+    scenario = write_scenario(two_models(blob=blob), driver(8))
+    out = tmp_path / "runs"
+    run_dir = (out / "atomic").resolve()
+    rng = random.Random(7)
+    args: list[str | os.PathLike[str]] = ["run", scenario, "-o", out, "--run-id", "atomic"]
+    for kill_number in range(6):
+        process = launch(*args, cwd=tmp_path)
+        if kill_number == 0:
+            wait_for(run_dir / ".simba" / "checkpoint.json", process)
+        try:
+            process.wait(rng.uniform(0.2, 0.7))
+        except subprocess.TimeoutExpired:
+            kill(process)
+        else:  # finished before this kill
+            assert process.returncode == 0, process.communicate()[1]
+            break
+        for name in ("checkpoint.json", "run.json", "summary.json"):
+            if (run_dir / ".simba" / name).exists():
+                json.loads((run_dir / ".simba" / name).read_bytes())
+        check_checkpoint(run_dir)
+        args = ["run", "--resume", run_dir]
+    result = subprocess.run(
+        [sys.executable, "-m", "simba", "run", "--resume", run_dir],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    common, _ = final_state(run_dir)
+    assert common["blob"] == blob
+    assert json.loads((run_dir / ".simba" / "checkpoint.json").read_bytes())["position"] == {
+        "mode": "done",
+        "tick": 8,
+    }
+
+
+# -- resume refusals ----------------------------------------------------------------------
+
+
+EDITS = {"driver.json": ('"P1D"', '"PT24H"'), "schedule.json": ('"priority": 1', '"priority": 0')}
+
+
+@pytest.mark.parametrize("changed", list(EDITS))
+def test_resume_refuses_changed_scenario(
+    write_scenario: Callable[..., Path], simba_cli: Cli, tmp_path: Path, changed: str
+) -> None:
+    """Resuming after a scenario file changed exits 2 naming that file and touches nothing."""
+    scenario = write_scenario(two_models(), driver(2))
+    out = tmp_path / "runs"
+    assert simba_cli("run", scenario, "-o", out, "--run-id", "r").returncode == 0
+    run_dir = out / "r"
+    before = {p: p.read_bytes() for p in (run_dir / ".simba").iterdir() if p.is_file()}
+    path = scenario / changed
+    old, new = EDITS[changed]
+    assert old in path.read_text()
+    path.write_text(path.read_text().replace(old, new))
+    result = simba_cli("run", "--resume", run_dir)
+    assert result.returncode == 2, result.stderr
+    assert str(path) in result.stderr
+    assert "changed since the run started" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert {p: p.read_bytes() for p in before} == before
+
+
+def test_resume_of_finished_run_runs_nothing(
+    write_scenario: Callable[..., Path], simba_cli: Cli, tmp_path: Path
+) -> None:
+    """Resuming a run that already finished exits 0 without calling any module."""
+    scenario = write_scenario(two_models(), driver(2))
+    out = tmp_path / "runs"
+    assert simba_cli("run", scenario, "-o", out, "--run-id", "r").returncode == 0
+    run_dir = out / "r"
+    trace = (run_dir / ".simba" / "trace.jsonl").read_bytes()
+    state = final_state(run_dir)
+    log = tmp_path / "calls.log"
+    result = simba_cli("run", "--resume", run_dir, env={"REL_LOG": str(log)})
+    assert result.returncode == 0, result.stderr
+    assert invocations(log) == []
+    assert (run_dir / ".simba" / "trace.jsonl").read_bytes() == trace
+    assert final_state(run_dir) == state
+
+
+@pytest.mark.parametrize("kind", ["empty", "missing", "scenario", "no-run-json"])
+def test_resume_of_non_run_directory_exits_2(
+    write_scenario: Callable[..., Path], simba_cli: Cli, tmp_path: Path, kind: str
+) -> None:
+    """--resume of a directory that is not a SIMBA run exits 2 naming the directory."""
+    target = tmp_path / "target"
+    if kind == "empty":
+        target.mkdir()
+    elif kind == "scenario":
+        target = write_scenario(two_models(), driver(3))
+    elif kind == "no-run-json":
+        (target / ".simba").mkdir(parents=True)
+    result = simba_cli("run", "--resume", target)
+    assert result.returncode == 2, result.stderr
+    assert str(target.resolve()) in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# -- continueFromTick ---------------------------------------------------------------------
+
+CONTINUE_AT = 5
+
+
+def _continuation(write_scenario: Callable[..., Path], out: Path) -> tuple[Path, Path]:
+    """A finished 8-tick run X and a copy of its scenario with continueFromTick 5."""
+    full = write_scenario(two_models(), driver(8, runId="X", outputDirectory=str(out)), "full")
+    result = subprocess.run(
+        [sys.executable, "-m", "simba", "run", full],
+        cwd=out.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    later = driver(8, runId="X", outputDirectory=str(out), continueFromTick=CONTINUE_AT)
+    return full, write_scenario(two_models(), later, "continued")
+
+
+def test_continue_from_tick_skips_earlier_calls(
+    write_scenario: Callable[..., Path], simba_cli: Cli, tmp_path: Path
+) -> None:
+    """continueFromTick N executes only the calls from N on, and ends in the full run's state."""
+    out = tmp_path / "runs"
+    _, continued = _continuation(write_scenario, out)
+    full_state = final_state(out / "X")
+    log = tmp_path / "calls.log"
+    result = simba_cli("run", continued, env={"REL_LOG": str(log)})
+    assert result.returncode == 0, result.stderr
+    steps = [(key, "step", tick) for tick in range(CONTINUE_AT, 8) for key in ("a", "b")]
+    assert invocations(log) == [*steps, ("a", "end", 8), ("b", "end", 8)]
+    assert final_state(out / "X") == full_state
+
+
+def test_continue_from_tick_missing_status_exits_2(
+    write_scenario: Callable[..., Path], simba_cli: Cli, tmp_path: Path
+) -> None:
+    """A status file missing for a call before N stops the continuation with exit 2 naming it."""
+    out = tmp_path / "runs"
+    _, continued = _continuation(write_scenario, out)
+    (out / "X" / "4" / "status_2.json").unlink()  # module b's step at tick 3
+    log = tmp_path / "calls.log"
+    result = simba_cli("run", continued, env={"REL_LOG": str(log)})
+    assert result.returncode == 2, result.stderr
+    assert "'b'" in result.stderr
+    assert "tick 3" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert invocations(log) == []
+
+
+def test_killed_continuation_resumes_without_earlier_calls(
+    write_scenario: Callable[..., Path], tmp_path: Path
+) -> None:
+    """A continueFromTick run SIGKILLed and resumed still never executes a call before N."""
+    out = tmp_path / "runs"
+    _, continued = _continuation(write_scenario, out)
+    full_state = final_state(out / "X")
+    hold = tmp_path / "hold"
+    hold.mkdir()
+    process = launch(
+        "run", continued, cwd=tmp_path, REL_HOLD_DIR=str(hold), REL_HOLD_TICK=str(CONTINUE_AT)
+    )
+    wait_for(hold / "held-a", process)
+    kill(process)
+    log = tmp_path / "calls.log"
+    result = subprocess.run(
+        [sys.executable, "-m", "simba", "run", "--resume", out / "X"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "REL_LOG": str(log)},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert [call for call in invocations(log) if call[2] < CONTINUE_AT] == []
+    assert ("a", "step", CONTINUE_AT) in invocations(log)  # the call cut off runs again
+    assert final_state(out / "X") == full_state
+    assert run_processes(out / "X") == []
