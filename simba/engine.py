@@ -38,6 +38,7 @@ from .errors import (
     ModuleTimeoutError,
     RunDirectoryError,
     RunInterrupted,
+    ServiceError,
     SimbaError,
     StatusFileError,
     format_tail,
@@ -62,7 +63,7 @@ from .runners.base import CallRequest, CallResult, Runner
 from .runners.process import kill_leftovers
 from .runners.router import default_runner
 from .scenario import Scenario
-from .services import ServiceError, ServiceHost
+from .services import ServiceHost
 from .state import CommonUpdate, ModuleState, RunState, apply_updates
 
 #: Backoff before retry n is BACKOFF * 2**(n-1) seconds, at most BACKOFF_MAX.

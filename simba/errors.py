@@ -10,8 +10,13 @@ The tree::
     │   ├── ModuleTimeoutError      the call ran past its timeout and was killed
     │   └── StatusFileError         the status file is missing, malformed or says "fail"
     ├── RunnerError                 exit 1: a back-end could not run a call at all
+    │   └── ServiceError            a service module failed to start, or ended early
     ├── RunInterrupted              exit 130 (SIGINT) / 143 (SIGTERM): stopped by a signal
-    └── CheckpointError             exit 2: a checkpoint cannot be read or does not fit
+    ├── CheckpointError             exit 2: a checkpoint cannot be read or does not fit
+    └── PackageError                exit 2: a module package cannot be packed/installed/found
+        ├── DescriptorError         descriptor.json breaks its schema (.problems)
+        ├── PackageNotFoundError    no installed package matches a name and range
+        └── ArchiveError            an archive breaks a safety rule (.violations)
 
 Messages are written for the person who runs the scenario: what failed, where,
 and what to do.  The same facts live in attributes for programs.
@@ -113,6 +118,81 @@ class CheckpointError(SimbaError):
     """A checkpoint cannot be read, or it belongs to another scenario."""
 
     exit_status = 2
+
+
+class ServiceError(RunnerError):
+    """A service could not start, never became ready, or ended before the run did."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        module: str,
+        exit_code: int | None = None,
+        signal_number: int | None = None,
+        log_path: Path | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.module = module
+        self.exit_code = exit_code
+        self.signal_number = signal_number
+        self.log_path = log_path
+
+
+class PackageError(SimbaError):
+    """A package cannot be packed, installed, found or removed (exit 2: bad input)."""
+
+    exit_status = 2
+
+
+class DescriptorError(PackageError):
+    """A descriptor.json breaks the descriptor schema; ``problems`` lists every problem."""
+
+    def __init__(self, file: str, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(problems)
+        lines = [f"{file} is not a valid package descriptor:"]
+        lines += [f"  - {p.path or '(top level)'}: {p.message}" for p in self.problems]
+        lines.append("See 'simba schema descriptor' for its fields.")
+        super().__init__("\n".join(lines))
+
+
+class PackageNotFoundError(PackageError):
+    """No installed package matches a name and version range."""
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One archive entry that breaks one rule of :data:`RULES`."""
+
+    entry: str
+    rule: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.entry!r} [{self.rule}]: {self.message}"
+
+
+class ArchiveError(PackageError):
+    """An archive SIMBA refuses to install; ``violations`` names each entry and rule."""
+
+    def __init__(self, archive: Path, violations: Sequence[Violation], *, doing: str) -> None:
+        self.archive = archive
+        self.violations = tuple(violations)
+        shown = self.violations[:20]
+        count = len(self.violations)
+        head = (
+            f"cannot {doing} {archive}: "
+            + ("1 problem" if count == 1 else f"{count} problems")
+            + ", so nothing was written:"
+        )
+        lines = [head, *(f"  - {v}" for v in shown)]
+        if count > len(shown):
+            lines.append(f"  ... and {count - len(shown)} more")
+        super().__init__("\n".join(lines))
+
+    @property
+    def rules(self) -> set[str]:
+        return {v.rule for v in self.violations}
 
 
 def format_tail(lines: Sequence[str]) -> str:

@@ -49,7 +49,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import RunnerError, format_tail
+from .errors import ServiceError, format_tail
 from .events import Event, ModuleLine, RunWarning, ServiceStarted, ServiceStats, TickStarted
 from .rundir import RunDirectory
 from .runners.process import GRACE_PERIOD, ModuleProcess
@@ -71,23 +71,7 @@ _CHUNK = 65536
 _API = "API:"
 
 
-class ServiceError(RunnerError):
-    """A service could not start, never became ready, or ended before the run did."""
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        module: str,
-        exit_code: int | None = None,
-        signal_number: int | None = None,
-        log_path: Path | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.module = module
-        self.exit_code = exit_code
-        self.signal_number = signal_number
-        self.log_path = log_path
 
 
 class ServiceHost:

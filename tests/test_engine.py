@@ -533,4 +533,4 @@ def test_large_output_without_newlines_is_not_held_in_memory(
     (run_dir,) = (tmp_path / "runs").iterdir()
     assert (run_dir / "end" / "stdout_1").stat().st_size == size
     peak_mb = usage.ru_maxrss / 1024  # kilobytes on Linux
-    assert peak_mb < 100, f"the driver peaked at {peak_mb:.0f} MB"
+    assert peak_mb < 150, f"the driver peaked at {peak_mb:.0f} MB"

@@ -121,9 +121,9 @@ def test_shell_command_with_pipe(
 def test_shell_command_uses_config_path(
     make_spec: Callable[..., ModuleSpec], call: Callable[..., Any], tmp_path: Path
 ) -> None:
-    """A shell command sees the config path as "$@" and may use it in any of its commands."""
+    """A shell command that names "$1" places the config path itself, in any of its commands."""
     log = tmp_path / "log.jsonl"
-    command = f'test -f "$@" && SIMBA_TEST_SHELL=yes {shlex.quote(RECORD)}'
+    command = f'test -f "$1" && SIMBA_TEST_SHELL=yes {shlex.quote(RECORD)} "$1"'
     spec = make_spec(command, env={"RECORD_LOG": str(log)})
     assert spec.argv[0] == "/bin/sh"
     result, directory = call(spec)
@@ -131,6 +131,18 @@ def test_shell_command_uses_config_path(
     record = record_of(directory, log)
     assert record["argv"][-1] == str(directory / "module_1.json")
     assert record["env"] == {"SIMBA_TEST_SHELL": "yes"}
+
+
+def test_shell_command_without_positional_gets_config_path_at_the_end(
+    make_spec: Callable[..., ModuleSpec], call: Callable[..., Any], tmp_path: Path
+) -> None:
+    """A shell command that does not name $1 or $@ gets the config path after its last word."""
+    log = tmp_path / "log.jsonl"
+    spec = make_spec(f"true && {shlex.quote(RECORD)}", env={"RECORD_LOG": str(log)})
+    assert spec.argv[0] == "/bin/sh"
+    result, directory = call(spec)
+    assert result.exit_code == 0, (directory / "stderr_1").read_text()
+    assert record_of(directory, log)["argv"][-1] == str(directory / "module_1.json")
 
 
 def test_argv_list_command(

@@ -20,7 +20,7 @@ from conftest import EXAMPLES, run_cli
 
 from simba import services as services_module
 from simba.engine import Engine, RunOptions
-from simba.errors import ScenarioError
+from simba.errors import ScenarioError, ServiceError
 from simba.events import (
     CallStarted,
     Event,
@@ -30,7 +30,6 @@ from simba.events import (
     ServiceStats,
 )
 from simba.scenario import load_scenario
-from simba.services import ServiceError
 
 MODULES = Path(__file__).resolve().parent / "modules"
 SERVICE = str(MODULES / "svc_service.py")

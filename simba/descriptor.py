@@ -1,0 +1,198 @@
+"""Package descriptors: ``descriptor.json`` at the root of a module package, checked.
+
+The descriptor says who the module is (``namespace/name``, a semantic ``version``),
+how to run it (``command``, relative to the package root), what moduleData it accepts
+(``moduleDataSchema``) and what it needs (``requires``).  The schema ``descriptor`` is
+the source of truth for its shape; this module adds what a schema cannot say.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import placeholders, schemas
+from .errors import DescriptorError, PackageError, Problem
+from .jsonfile import JSONFileError, read_json
+from .versions import Range, Version, VersionError
+
+DESCRIPTOR = "descriptor.json"
+#: Largest descriptor.json read.
+MAX_DESCRIPTOR_BYTES = 1 << 20
+
+_SHELL_SYNTAX = frozenset("|&;<>()$`*?[]~\n")
+
+
+
+
+
+
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Descriptor:
+    """A package's descriptor.json, checked."""
+
+    namespace: str
+    name: str
+    version: Version
+    command: str | tuple[str, ...]
+    module_data_schema: Any
+    """A JSON Schema (an object or a boolean), or None when the package has none."""
+    requires_python: Range | None
+    requires_executables: tuple[str, ...]
+    description: str
+    authors: tuple[str, ...]
+    license: str | None
+    homepage: str | None
+    document: Mapping[str, Any]
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def ident(self) -> str:
+        """``namespace/name@version``: exactly this package."""
+        return f"{self.full_name}@{self.version}"
+
+    @property
+    def archive_name(self) -> str:
+        return f"{self.namespace}-{self.name}-{self.version}.zip"
+
+
+def parse_descriptor(document: Any, *, file: str) -> Descriptor:
+    """Check a descriptor document; raises :class:`DescriptorError` listing every problem."""
+    problems = schemas.validate("descriptor", document, file=file)
+    if not problems:
+        problems += _descriptor_problems(document, file)
+    if problems:
+        raise DescriptorError(file, problems)
+    requires = document.get("requires", {})
+    command = document["command"]
+    python = requires.get("python")
+    return Descriptor(
+        namespace=document["namespace"],
+        name=document["name"],
+        version=Version.parse(document["version"]),
+        command=command if isinstance(command, str) else tuple(command),
+        module_data_schema=document.get("moduleDataSchema"),
+        requires_python=None if python is None else Range.parse(python),
+        requires_executables=tuple(requires.get("executables", ())),
+        description=document.get("description", ""),
+        authors=tuple(document.get("authors", ())),
+        license=document.get("license"),
+        homepage=document.get("homepage"),
+        document=document,
+    )
+
+
+def _descriptor_problems(document: dict[str, Any], file: str) -> list[Problem]:
+    """What the schema cannot say: the schema, the range, placeholders, the program."""
+    problems: list[Problem] = []
+    if "moduleDataSchema" in document:
+        why = schemas.schema_error(document["moduleDataSchema"])
+        if why:
+            problems.append(Problem(file, "moduleDataSchema", why))
+    python = document.get("requires", {}).get("python")
+    if python is not None:
+        try:
+            Range.parse(python)
+        except VersionError as exc:
+            problems.append(Problem(file, "requires.python", str(exc)))
+    command = document["command"]
+    items = [command] if isinstance(command, str) else list(command)
+    for i, item in enumerate(items):
+        where = "command" if isinstance(command, str) else f"command[{i}]"
+        for name in placeholders.names(item):
+            if name not in placeholders.NAMES:
+                message = placeholders.describe_unknown(name, set(placeholders.NAMES))
+                problems.append(Problem(file, where, message))
+    program = command_program(command)
+    if program is not None and not placeholders.names(program):
+        if program.startswith("/"):
+            problems.append(
+                Problem(
+                    file,
+                    "command",
+                    f"the program {program!r} must be a path relative to the package root, "
+                    "a program on PATH, or start with a placeholder such as {python}",
+                )
+            )
+        elif ".." in program.split("/"):
+            problems.append(
+                Problem(file, "command", f"the program {program!r} must stay inside the package")
+            )
+    return problems
+
+
+def command_program(command: str | Sequence[str]) -> str | None:
+    """The program a command runs, or None if a shell runs it (or it cannot be split)."""
+    if not isinstance(command, str):
+        return command[0] if command else None
+    if _SHELL_SYNTAX.intersection(command):
+        return None
+    try:
+        argv = shlex.split(command)
+    except ValueError:
+        return None
+    return argv[0] if argv and "=" not in argv[0] else None
+
+
+def _program_in_package(descriptor: Descriptor) -> str | None:
+    """The package-relative path of the descriptor's program, if it names a file of the package."""
+    program = command_program(descriptor.command)
+    if program is None:
+        return None
+    if program.startswith("{packageDir}/"):
+        return program.removeprefix("{packageDir}/")
+    if placeholders.names(program) or program.startswith("/"):
+        return None
+    return program
+
+
+def check_program(
+    descriptor: Descriptor, lookup: Callable[[str], bool | None], file: str
+) -> list[Problem]:
+    """Problems with the program the descriptor names inside the package.
+
+    ``lookup(path)`` says whether the package file ``path`` is executable, or None if
+    there is no such file.
+    """
+    relative = _program_in_package(descriptor)
+    if relative is None:
+        return []
+    executable = lookup(relative)
+    if executable is None:
+        if "/" not in relative:
+            return []  # a bare name not in the package: a program on PATH
+        return [Problem(file, "command", f"the program {relative!r} is not in the package")]
+    if not executable:
+        return [
+            Problem(
+                file,
+                "command",
+                f"the program {relative!r} is not executable; run 'chmod +x {relative}' "
+                'or name its interpreter in the command (e.g. ["{python}", '
+                f'"{{packageDir}}/{relative}"])',
+            )
+        ]
+    return []
+
+
+def read_descriptor(directory: Path) -> Descriptor:
+    """The checked descriptor.json of a package directory; raises :class:`PackageError`."""
+    file = directory / DESCRIPTOR
+    try:
+        document = read_json(file, max_bytes=MAX_DESCRIPTOR_BYTES)
+    except FileNotFoundError:
+        raise PackageError(
+            f"{directory} has no {DESCRIPTOR}; create one ('simba module new' writes an "
+            "example, 'simba schema descriptor' lists its fields)"
+        ) from None
+    except JSONFileError as exc:
+        raise PackageError(f"cannot read {file}: {exc}") from None
+    return parse_descriptor(document, file=str(file))
