@@ -52,7 +52,7 @@ from typing import IO, Any
 from .errors import ServiceError, format_tail
 from .events import Event, ModuleLine, RunWarning, ServiceStarted, ServiceStats, TickStarted
 from .rundir import RunDirectory
-from .runners.process import GRACE_PERIOD, ModuleProcess
+from .runners.process import GRACE_PERIOD, ModuleProcess, has_exited
 from .scenario import ModuleSpec
 
 #: Seconds between the SIGTERM that stops a service and the SIGKILL.
@@ -308,7 +308,7 @@ class _Service:
                         poller.unregister(fd)
                         readers.pop(fd).finish()
             if not exited and exit_fd is None:  # pragma: no cover - no pidfd
-                exited = _has_exited(process.pid)
+                exited = has_exited(process.pid)
             if exited and drain_until is None:
                 with self._lock:
                     if self._early is None:
@@ -567,11 +567,3 @@ def _signal_name(number: int) -> str:
         return signal.Signals(number).name
     except ValueError:
         return str(number)
-
-
-def _has_exited(pid: int) -> bool:  # pragma: no cover - platforms without pidfd
-    try:
-        info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-    except ChildProcessError:
-        return True
-    return info is not None

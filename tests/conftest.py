@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -82,3 +83,24 @@ def simba_cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]
         return run_cli(*args, cwd=cwd or tmp_path, **kwargs)
 
     return call
+
+
+def launch(*args: str | os.PathLike[str], cwd: Path, **env: str) -> subprocess.Popen[str]:
+    """Start ``python -m simba ARGS`` as a real process (stdout discarded, stderr kept)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "simba", *map(str, args)],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **env},
+    )
+
+
+def wait_for(path: Path, process: subprocess.Popen[str], timeout: float = 30) -> None:
+    """Wait until ``path`` exists, failing if ``process`` ends first."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert process.poll() is None, f"simba exited ({process.returncode}) before {path}"
+        assert time.monotonic() < deadline, f"{path} did not appear within {timeout} s"
+        time.sleep(0.01)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import launch, wait_for
 
 from simba.engine import BACKOFF
 from simba.observers.trace import read_trace
@@ -58,27 +59,6 @@ def model(key: str, priority: int, **fields: Any) -> dict[str, Any]:
 def two_models() -> dict[str, Any]:
     """A schedule of models a (first) and b, each reading the other's commonData key."""
     return {"schedule": [model("a", 2), model("b", 1)], "commonData": {"a": 0, "b": 0}}
-
-
-def launch(*args: str | os.PathLike[str], cwd: Path, **env: str) -> subprocess.Popen[str]:
-    """Start ``python -m simba ARGS`` as a real process (stdout discarded, stderr kept)."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "simba", *map(str, args)],
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **env},
-    )
-
-
-def wait_for(path: Path, process: subprocess.Popen[str], timeout: float = 30) -> None:
-    """Wait until ``path`` exists, failing if ``process`` ends first."""
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert process.poll() is None, f"simba exited ({process.returncode}) before {path}"
-        assert time.monotonic() < deadline, f"{path} did not appear within {timeout} s"
-        time.sleep(0.01)
 
 
 def summary_of(run_dir: Path) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import launch, wait_for
 
 from simba.observers.trace import read_trace
 
@@ -57,27 +58,6 @@ def two_models(sleep: tuple[float, float] = (0, 0), **common: Any) -> dict[str, 
         "schedule": [model("a", 2, sleep), model("b", 1, sleep)],
         "commonData": {"a": 0, "b": 0, **common},
     }
-
-
-def launch(*args: str | os.PathLike[str], cwd: Path, **env: str) -> subprocess.Popen[str]:
-    """Start ``python -m simba ARGS`` as a real process (stdout discarded, stderr kept)."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "simba", *map(str, args)],
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **env},
-    )
-
-
-def wait_for(path: Path, process: subprocess.Popen[str], timeout: float = 30) -> None:
-    """Wait until ``path`` exists, failing if ``process`` ends first."""
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert process.poll() is None, f"simba exited ({process.returncode}) before {path}"
-        assert time.monotonic() < deadline, f"{path} did not appear within {timeout} s"
-        time.sleep(0.01)
 
 
 def kill(process: subprocess.Popen[str]) -> None:

@@ -10,15 +10,13 @@ no module process outlives its call.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import threading
 import time
 from collections.abc import Mapping
 
 from ..scenario import ModuleSpec
 from .base import CallRequest, CallResult, Runner
-from .process import GRACE_PERIOD, ModuleProcess, Sink
+from .process import GRACE_PERIOD, Cancellation, ModuleProcess, Sink
 
 
 class LocalRunner(Runner):
@@ -30,10 +28,7 @@ class LocalRunner(Runner):
         self.grace_period = grace_period
         self.environment = dict(environment or {})
         self._environments: dict[str, Mapping[str, str]] = {}
-        self._lock = threading.Lock()
-        self._cancelled = False
-        # Readable once cancel() was called: wakes every running call at once.
-        self._wake_read, self._wake_write = os.pipe()
+        self._cancellation = Cancellation()
 
     def run(self, request: CallRequest) -> CallResult:
         module = request.module
@@ -56,7 +51,7 @@ class LocalRunner(Runner):
                 stdout,
                 stderr,
                 timeout=request.timeout,
-                wake_fd=self._wake_read,
+                wake_fd=self._cancellation.fd,
                 grace_period=self.grace_period,
             )
             returncode = process.reap()
@@ -67,23 +62,17 @@ class LocalRunner(Runner):
             exit_code=returncode if returncode >= 0 else None,
             signal=-returncode if returncode < 0 else None,
             timed_out=outcome.timed_out,
-            cancelled=self._cancelled,
+            cancelled=self._cancellation.cancelled,
             wall_time=time.perf_counter() - started,
             lines=(*stdout.found, *stderr.found),
         )
 
     def cancel(self) -> None:
         """Stop every running call: SIGTERM to its group now, SIGKILL after the grace period."""
-        with self._lock:
-            if self._cancelled:
-                return
-            self._cancelled = True
-        os.write(self._wake_write, b"x")
+        self._cancellation.cancel()
 
     def shutdown(self) -> None:
-        for fd in (self._wake_read, self._wake_write):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        self._cancellation.close()
 
     def module_environment(self, module: ModuleSpec) -> Mapping[str, str]:
         """SIMBA's environment, plus the runner's, plus the module's own ``env``."""

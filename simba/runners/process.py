@@ -15,6 +15,7 @@ import os
 import select
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -87,6 +88,27 @@ class Sink:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+class Cancellation:
+    """A one-way switch that wakes every supervised call at once (``fd`` turns readable)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.cancelled = False
+        self.fd, self._write_fd = os.pipe()
+
+    def cancel(self) -> None:
+        with self._lock:
+            if self.cancelled:
+                return
+            self.cancelled = True
+        os.write(self._write_fd, b"x")
+
+    def close(self) -> None:
+        for fd in (self.fd, self._write_fd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 @dataclass(slots=True)
@@ -188,7 +210,7 @@ class ModuleProcess:
                         self._close_pipe(fd)
                         del pipes[fd]
             if not self.exited and self.exit_fd is None:
-                self.exited = _has_exited(self.pid)
+                self.exited = has_exited(self.pid)
             now = time.monotonic()
             if self.exited and drain_until is None:
                 self.signal_group(signal.SIGKILL)  # whatever the module left in its group
@@ -216,7 +238,7 @@ class ModuleProcess:
             return self.exited
         deadline = time.monotonic() + timeout  # pragma: no cover - platforms without pidfd
         while time.monotonic() < deadline:  # pragma: no cover
-            if _has_exited(self.pid):
+            if has_exited(self.pid):
                 self.exited = True
                 return True
             time.sleep(0.01)
@@ -308,7 +330,8 @@ def _pidfd(pid: int) -> int | None:
         return None
 
 
-def _has_exited(pid: int) -> bool:  # pragma: no cover - platforms without pidfd
+def has_exited(pid: int) -> bool:  # pragma: no cover - platforms without pidfd
+    """Whether child ``pid`` has exited, without reaping it (where there is no pidfd)."""
     try:
         info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
     except ChildProcessError:

@@ -13,15 +13,13 @@ the call; the process is restarted for a retry.  Module processes get
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Mapping
 
 from ..scenario import ModuleSpec
 from .base import CallRequest, CallResult, Runner
-from .process import GRACE_PERIOD, ModuleProcess, Sink
+from .process import GRACE_PERIOD, Cancellation, ModuleProcess, Sink
 
 DONE = b"DONE:"
 
@@ -36,9 +34,7 @@ class ResidentRunner(Runner):
         self.environment = environment
         self.grace_period = grace_period
         self._processes: dict[str, ModuleProcess] = {}
-        self._lock = threading.Lock()
-        self._cancelled = False
-        self._wake_read, self._wake_write = os.pipe()
+        self._cancellation = Cancellation()
 
     def run(self, request: CallRequest) -> CallResult:
         module = request.module
@@ -60,7 +56,7 @@ class ResidentRunner(Runner):
                     stdout,
                     stderr,
                     timeout=request.timeout,
-                    wake_fd=self._wake_read,
+                    wake_fd=self._cancellation.fd,
                     grace_period=self.grace_period,
                     until=lambda: stdout.done is not None,
                 )
@@ -92,16 +88,12 @@ class ResidentRunner(Runner):
             exit_code=None,
             wall_time=wall_time,
             lines=lines,
-            cancelled=self._cancelled,
+            cancelled=self._cancellation.cancelled,
             error=f"(resident) exited with {how} before answering 'DONE: {request.config_path}'",
         )
 
     def cancel(self) -> None:
-        with self._lock:
-            if self._cancelled:
-                return
-            self._cancelled = True
-        os.write(self._wake_write, b"x")
+        self._cancellation.cancel()
 
     def shutdown(self) -> None:
         """Close every module's stdin, give it the grace period to exit, then stop it."""
@@ -111,9 +103,7 @@ class ResidentRunner(Runner):
                     process.popen.stdin.close()
         for name in list(self._processes):
             self._discard(name)
-        for fd in (self._wake_read, self._wake_write):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        self._cancellation.close()
 
     def _process(self, module: ModuleSpec) -> ModuleProcess:
         process = self._processes.get(module.name)
