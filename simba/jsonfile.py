@@ -64,7 +64,11 @@ def read_json(path: Path, *, max_bytes: int | None = MAX_BYTES) -> Any:
     """
     try:
         with path.open("rb") as handle:
-            data = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
+            if max_bytes is None:
+                data = handle.read()
+            else:  # read(max_bytes + 1) would allocate all of max_bytes for every file
+                size = os.fstat(handle.fileno()).st_size
+                data = handle.read(min(size, max_bytes) + 1)
     except FileNotFoundError:
         raise
     except IsADirectoryError as exc:

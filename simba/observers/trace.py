@@ -13,7 +13,8 @@ class TraceWriter:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._handle = path.open("a", encoding="utf-8")
+        # Unbuffered: each record reaches the kernel at once (a crash keeps it), in one write.
+        self._handle = path.open("ab", buffering=0)
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, CallFinished):
@@ -30,8 +31,7 @@ class TraceWriter:
             }
             if event.reason:
                 record["reason"] = event.reason
-            self._handle.write(json.dumps(record) + "\n")
-            self._handle.flush()
+            self._handle.write(json.dumps(record).encode() + b"\n")
 
     @property
     def position(self) -> int:

@@ -70,6 +70,11 @@ class ResidentRunner(Runner):
         lines = (*stdout.found, *stderr.found)
         if stdout.done is not None:
             if stdout.done != str(request.config_path):
+                # Out of step with its requests: end it (EOF first), so a retry starts anew.
+                with contextlib.suppress(OSError):
+                    if process.popen.stdin is not None:
+                        process.popen.stdin.close()
+                self._discard(module.name)
                 return CallResult(
                     exit_code=None,
                     wall_time=wall_time,
