@@ -11,6 +11,7 @@ its events.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import signal
@@ -148,6 +149,7 @@ class Engine:
         self._lock = threading.RLock()
         self.jobs = max(1, self.options.jobs or os.cpu_count() or 1)
         self._pool: ThreadPoolExecutor | None = None
+        self._meanwhile: Callable[[], None] | None = None
         self._failure: ServiceError | None = None
         """Set from a service's watcher thread when the service ended on its own."""
         self.services = ServiceHost(
@@ -192,8 +194,7 @@ class Engine:
                 for batch, following in _with_next(
                     self.plan.batches_from(position.mode, position.tick)
                 ):
-                    if following is not None:
-                        self.rundir.prepare(following.calls)
+                    self._meanwhile = None if following is None else self._preparer(following)
                     self._run_batch(batch)
                     self._mark_boundary(_position(following, self.timeline.final_tick))
                 self.services.stop()  # after the last end call; raises if one ended early
@@ -323,6 +324,20 @@ class Engine:
             if replayed < len(batch.calls):
                 break
         return count
+
+    def _preparer(self, batch: Batch) -> Callable[[], None]:
+        """Work for the runner to do while a module runs: make ``batch``'s files ready."""
+
+        def prepare() -> None:
+            with contextlib.suppress(OSError):  # then directory() makes them, or says why
+                self.rundir.prepare(batch.calls)
+
+        return prepare
+
+    def _take_meanwhile(self) -> Callable[[], None] | None:
+        with self._lock:
+            meanwhile, self._meanwhile = self._meanwhile, None
+        return meanwhile
 
     def _run_batch(self, batch: Batch) -> None:
         current_time = self.timeline.time(batch.tick)
@@ -470,6 +485,7 @@ class Engine:
                     stdout_path=stdout_path,
                     stderr_path=stderr_path,
                     timeout=timeout,
+                    meanwhile=self._take_meanwhile(),
                 )
             )
             self._check_stop()  # a call cut off by a signal is not a module failure

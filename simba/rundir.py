@@ -26,7 +26,6 @@ import shutil
 import sys
 import time
 from collections.abc import Iterable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,12 +39,6 @@ if TYPE_CHECKING:
     from .scenario import ModuleSpec
 
 META = ".simba"
-
-
-def _make(directory: Path, files: list[Path]) -> None:
-    directory.mkdir(exist_ok=True)
-    for file in files:
-        os.close(os.open(file, os.O_WRONLY | os.O_CREAT, 0o644))
 
 
 def default_run_id() -> str:
@@ -64,8 +57,7 @@ class RunDirectory:
         self.checkpoint_file = self.meta / "checkpoint.json"
         self._width = len(str(module_count))
         self._current: Path | None = None  # the directory made last (batches go in order)
-        self._prepared: dict[Path, Future[None]] = {}
-        self._pool: ThreadPoolExecutor | None = None
+        self._prepared: set[Path] = set()
         self._lock_fd: int | None = None
         self.run_info_file = self.meta / "run.json"
 
@@ -156,9 +148,8 @@ class RunDirectory:
         """The directory of ``call``, created on first use."""
         path = self.call_dir(call)
         if path != self._current:
-            prepared = self._prepared.pop(path, None)
-            if prepared is not None:
-                prepared.result()
+            if path in self._prepared:
+                self._prepared.discard(path)
             else:
                 path.mkdir(exist_ok=True)
             self._current = path
@@ -167,32 +158,32 @@ class RunDirectory:
         return path
 
     def prepare(self, calls: Iterable[Call]) -> None:
-        """Create the directories and config files of upcoming calls in the background.
+        """Create the directory and config files of upcoming ``calls`` now.
 
-        Creating files is the costliest part of a call on many file systems; doing it
-        while the previous module runs takes it off the critical path.
+        Creating files is the costliest part of a call on many file systems; the
+        engine has this done while the previous module runs (the runner calls it right
+        after starting the process), which takes it off the critical path without a
+        thread competing for the interpreter.
         """
+        calls = list(calls)
         for call in calls:
             path = self.call_dir(call)
             if path == self._current or path in self._prepared:
                 continue
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="simba-rundir")
-            names = [temporary_path(self.config_path(path, c.module.index)) for c in calls]
-            self._prepared[path] = self._pool.submit(_make, path, names)
+            path.mkdir(exist_ok=True)
+            for other in calls:
+                config = temporary_path(self.config_path(path, other.module.index))
+                os.close(os.open(config, os.O_WRONLY | os.O_CREAT, 0o644))
+            self._prepared.add(path)
 
     def close(self) -> None:
         """Undo what was prepared but not used (no tick directory without a call)."""
-        for path, prepared in self._prepared.items():
+        for path in self._prepared:
             with contextlib.suppress(OSError):
-                prepared.result()
                 for leftover in path.glob(".module_*.json.tmp"):
                     leftover.unlink()
                 path.rmdir()
         self._prepared.clear()
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
 
     def tick_dir(self, tick: int) -> Path:
         return self.root / self.timeline.format_tick(tick)

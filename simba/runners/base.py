@@ -9,6 +9,8 @@ anything: that is the engine's job, the same for every back-end.
   last (also after a failure or a signal); both may be no-ops.
 - ``run()`` blocks until the call has ended; it may be called from several threads
   at once.
+- ``run()`` calls ``request.meanwhile()`` (if given) once, while the module runs:
+  the engine's chance to prepare the next call off the critical path.
 - ``cancel()`` stops every running call soon (from another thread or a signal
   handler); those calls return with ``cancelled`` set.
 """
@@ -16,6 +18,7 @@ anything: that is the engine's job, the same for every back-end.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -30,6 +33,8 @@ class CallRequest:
     stdout_path: Path
     stderr_path: Path
     timeout: float | None
+    meanwhile: Callable[[], None] | None = None
+    """Work to do while the module runs (it must not fail the call)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

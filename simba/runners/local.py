@@ -47,6 +47,8 @@ class LocalRunner(Runner):
             )
         stdout, stderr = Sink(request.stdout_path), Sink(request.stderr_path)
         try:
+            if request.meanwhile is not None:
+                request.meanwhile()
             outcome = process.supervise(
                 stdout,
                 stderr,

@@ -51,6 +51,8 @@ class ResidentRunner(Runner):
         stderr = Sink(request.stderr_path)
         try:
             sent = _send(process, f"{request.config_path}\n".encode())
+            if sent and request.meanwhile is not None:
+                request.meanwhile()
             outcome = (
                 process.supervise(
                     stdout,
