@@ -104,3 +104,29 @@ def wait_for(path: Path, process: subprocess.Popen[str], timeout: float = 30) ->
         assert process.poll() is None, f"simba exited ({process.returncode}) before {path}"
         assert time.monotonic() < deadline, f"{path} did not appear within {timeout} s"
         time.sleep(0.01)
+
+
+#: Runs ARGS with stdout and stderr discarded; prints the peak RSS (KiB) of its children.
+_MEASURE = (
+    "import resource, subprocess, sys; "
+    "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, "
+    "stderr=subprocess.DEVNULL).returncode; "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)"
+)
+
+
+def run_simba_measured(*args: str | os.PathLike[str], cwd: Path) -> tuple[int, float]:
+    """Run ``python -m simba ARGS``; its exit status and peak memory in MB.
+
+    A child started from this (large) pytest process would report pytest's peak as its
+    own (Linux keeps the pre-exec high-water mark), so a small Python process starts
+    simba and reads the peak of its children.
+    """
+    measured = subprocess.run(
+        [sys.executable, "-c", _MEASURE, sys.executable, "-m", "simba", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return measured.returncode, int(measured.stdout.split()[-1]) / 1024

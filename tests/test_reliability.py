@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import launch, wait_for
+from conftest import launch, run_simba_measured, wait_for
 
 from simba.engine import BACKOFF
 from simba.observers.trace import read_trace
@@ -248,20 +247,14 @@ def test_200_mb_of_stdout_keeps_driver_memory_small(
     size = 200_000_000
     command = str(MODULES / "rel_flood.sh")
     scenario = write_scenario([{"name": "flood", "priority": 1, "command": command}], driver(1))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "simba", "run", scenario, "-o", tmp_path / "runs", "--run-id", "r"],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    # The peak covers simba and the children it reaped: sh, yes and head are each a few
+    # MB, so the figure is the driver's own.
+    returncode, peak_mb = run_simba_measured(
+        "run", scenario, "-o", tmp_path / "runs", "--run-id", "r", cwd=tmp_path
     )
-    # wait4 gives the peak RSS of simba and of the children it reaped: sh, yes and head are
-    # each a few MB, so the figure is the driver's own.
-    _, wait_status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(wait_status)
-    assert process.returncode == 0
+    assert returncode == 0
     for directory in ("0", "1", "end"):
         assert (tmp_path / "runs" / "r" / directory / "stdout_1").stat().st_size == size
-    peak_mb = usage.ru_maxrss / 1024  # kilobytes on Linux
     assert peak_mb < 150, f"the driver peaked at {peak_mb:.0f} MB"
 
 
