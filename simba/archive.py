@@ -72,12 +72,6 @@ RULES: Mapping[str, str] = {
 }
 
 
-
-
-
-
-
-
 def check_archive(path: Path) -> tuple[Descriptor, str]:
     """Check an archive by every rule without writing anything; its descriptor and sha256."""
     with open_archive(path) as handle:

@@ -26,12 +26,6 @@ MAX_DESCRIPTOR_BYTES = 1 << 20
 _SHELL_SYNTAX = frozenset("|&;<>()$`*?[]~\n")
 
 
-
-
-
-
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Descriptor:
     """A package's descriptor.json, checked."""

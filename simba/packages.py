@@ -83,9 +83,6 @@ _IDENTIFIER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _REF = re.compile(r"\s*([^/@\s]+)/([^/@\s]+)\s*(?:@(.*))?")
 
 
-
-
-
 # -- where packages are installed --------------------------------------------------------
 
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from . import placeholders, schemas
 from .errors import Problem, ScenarioError
 from .jsonfile import JSONFileError, read_json
-from .parsl_settings import ExecutorSettings, parse_settings
+from .parsl_settings import INSTALL_PARSL, ExecutorSettings, parse_settings, parsl_installed
 from .timeline import Interval, Timeline, parse_duration, parse_time
 
 if TYPE_CHECKING:
@@ -37,9 +37,6 @@ _SHELL_SYNTAX = frozenset("|&;<>()$`*?[]~\n")
 
 #: Module types this version can run, and what to say about the others.
 _UNAVAILABLE_TYPES: dict[str, str] = {}
-
-#: What to run when type ``parsl`` is used without Parsl installed.
-PARSL_INSTALL = "pip install 'simba[parsl]'"
 
 #: Defaults of a service's ``readyTimeout`` and ``statsInterval`` (the Station module interface).
 READY_TIMEOUT = 0.5
@@ -596,12 +593,12 @@ class _Loader:
 
     def _parsl(self, file: Path, here: str, entry: dict[str, Any]) -> ExecutorSettings | None:
         """The executor of a ``type: parsl`` module; a problem if Parsl is not installed."""
-        if not _parsl_installed():
+        if not parsl_installed():
             self.problem(
                 file,
                 f"{here}.type",
                 "type 'parsl' needs Parsl, which is not installed; install it with: "
-                + PARSL_INSTALL,
+                + INSTALL_PARSL,
             )
             return None
         settings, problems = parse_settings(entry)
@@ -844,13 +841,3 @@ def _priority(value: Any) -> float | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     return None
-
-
-def _parsl_installed() -> bool:
-    """Whether Parsl can be imported (without importing it: that is slow)."""
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec("parsl") is not None
-    except (ImportError, ValueError):  # ValueError: sys.modules["parsl"] is None
-        return False

@@ -71,9 +71,6 @@ _CHUNK = 65536
 _API = "API:"
 
 
-
-
-
 class ServiceHost:
     """The services of one run: started together, watched, polled, stopped together.
 

@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -638,11 +639,17 @@ def test_bare_command_name_resolves_in_the_scenario_directory(
     assert len(trace(run_dir)) == 5
 
 
-def test_reference_local_example_asks_for_the_parsl_runner(simba_cli: Cli) -> None:
-    """The reference's own type "parsl" example is refused with a clear message (exit 2) for now."""
-    result = simba_cli("validate", REFERENCE / "examples" / "local")
-    assert result.returncode == 2
-    assert "type 'parsl'" in result.stderr and "Traceback" not in result.stderr
+@pytest.mark.skipif(find_spec("parsl") is None, reason="Parsl is not installed")
+@pytest.mark.parametrize("kind", ["local", "slurm"])
+def test_reference_parsl_examples_are_accepted(simba_cli: Cli, tmp_path: Path, kind: str) -> None:
+    """The reference's own type "parsl" examples validate unchanged, Parsl fields and all."""
+    scenario = tmp_path / "examples" / kind
+    shutil.copytree(REFERENCE / "examples" / kind, scenario)
+    (tmp_path / "examples" / "bin").mkdir()
+    shutil.copy(OK, tmp_path / "examples" / "bin" / "application.sh")
+    result = simba_cli("validate", scenario)
+    assert succeeded(result), result.stderr
+    assert "2 modules" in result.stdout
 
 
 def test_reference_example_runs_with_local_modules(simba_cli: Cli, tmp_path: Path) -> None:
@@ -666,10 +673,15 @@ def test_compatibility_page_names_every_test_and_only_real_ones() -> None:
     """docs/compatibility.rst names every test of this file, and each test it names exists."""
     import test_compatibility
     import test_examples
+    import test_runner_parsl
 
     page = (Path(__file__).resolve().parent.parent / "docs" / "compatibility.rst").read_text()
     named = set(re.findall(r"``tests/(test_\w+)\.py::(test_\w+)``", page))
-    modules = {"test_compatibility": test_compatibility, "test_examples": test_examples}
+    modules = {
+        "test_compatibility": test_compatibility,
+        "test_examples": test_examples,
+        "test_runner_parsl": test_runner_parsl,
+    }
     missing = [f"{m}::{t}" for m, t in sorted(named) if not callable(getattr(modules[m], t, None))]
     assert not missing, f"docs/compatibility.rst names tests that do not exist: {missing}"
     own = {name for name in dir(test_compatibility) if name.startswith("test_")}
