@@ -130,3 +130,23 @@ def run_simba_measured(*args: str | os.PathLike[str], cwd: Path) -> tuple[int, f
         check=False,
     )
     return measured.returncode, int(measured.stdout.split()[-1]) / 1024
+
+
+def run_processes(run_dir: Path, settle: float = 2.0) -> list[int]:
+    """PIDs of live processes whose environment says SIMBA_RUN_DIR=<run_dir> (after a settle)."""
+    marker = f"SIMBA_RUN_DIR={run_dir.resolve()}".encode()
+    deadline = time.monotonic() + settle
+    while True:
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                environ = (entry / "environ").read_bytes()
+            except OSError:
+                continue
+            if marker in environ.split(b"\0"):
+                found.append(int(entry.name))
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)

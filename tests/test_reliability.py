@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import launch, run_simba_measured, wait_for
+from conftest import launch, run_processes, run_simba_measured, wait_for
 
 from simba.engine import BACKOFF
 from simba.observers.trace import read_trace
@@ -84,26 +84,6 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
-
-
-def run_processes(run_dir: Path, settle: float = 2.0) -> list[int]:
-    """PIDs of live processes whose environment says SIMBA_RUN_DIR=<run_dir> (after a settle)."""
-    marker = f"SIMBA_RUN_DIR={run_dir.resolve()}".encode()
-    deadline = time.monotonic() + settle
-    while True:
-        found = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                environ = (entry / "environ").read_bytes()
-            except OSError:
-                continue
-            if marker in environ.split(b"\0"):
-                found.append(int(entry.name))
-        if not found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.05)
 
 
 # -- signals ------------------------------------------------------------------------------

@@ -12,13 +12,12 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import launch, wait_for
+from conftest import launch, run_processes, wait_for
 
 from simba.observers.trace import read_trace
 
@@ -77,26 +76,6 @@ def successes(run_dir: Path) -> list[tuple[str, str, int]]:
     """(module, mode, tick) of every successful call in trace.jsonl, in order."""
     trace = read_trace(run_dir / ".simba" / "trace.jsonl")
     return [(r["module"], r["mode"], r["tick"]) for r in trace if r["outcome"] == "success"]
-
-
-def run_processes(run_dir: Path, settle: float = 2.0) -> list[int]:
-    """PIDs of live processes whose environment says SIMBA_RUN_DIR=<run_dir> (after a settle)."""
-    marker = f"SIMBA_RUN_DIR={run_dir.resolve()}".encode()
-    deadline = time.monotonic() + settle
-    while True:
-        found = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                environ = (entry / "environ").read_bytes()
-            except OSError:
-                continue
-            if marker in environ.split(b"\0"):
-                found.append(int(entry.name))
-        if not found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.05)
 
 
 def invocations(log: Path) -> list[tuple[str, str, int]]:
