@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING, Any
 from . import placeholders, schemas
 from .errors import Problem, ScenarioError
 from .jsonfile import JSONFileError, read_json
-from .parsl_settings import INSTALL_PARSL, ExecutorSettings, parse_settings, parsl_installed
 from .timeline import Interval, Timeline, parse_duration, parse_time
 
 if TYPE_CHECKING:
     from .packages import InstalledPackage
+    from .parsl_settings import ExecutorSettings
 
 #: Characters that make a command string need ``/bin/sh``.
 _SHELL_SYNTAX = frozenset("|&;<>()$`*?[]~\n")
@@ -593,6 +593,8 @@ class _Loader:
 
     def _parsl(self, file: Path, here: str, entry: dict[str, Any]) -> ExecutorSettings | None:
         """The executor of a ``type: parsl`` module; a problem if Parsl is not installed."""
+        from .parsl_settings import INSTALL_PARSL, parse_settings, parsl_installed
+
         if not parsl_installed():
             self.problem(
                 file,
