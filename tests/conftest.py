@@ -150,3 +150,13 @@ def run_processes(run_dir: Path, settle: float = 2.0) -> list[int]:
         if not found or time.monotonic() > deadline:
             return found
         time.sleep(0.05)
+
+
+def process_gone(pid: int) -> bool:
+    """Whether ``pid`` has exited (a zombie awaiting a reaper counts as gone)."""
+    try:
+        with Path(f"/proc/{pid}/stat").open() as handle:
+            state = handle.read().rpartition(")")[2].split()[0]
+    except FileNotFoundError:
+        return True
+    return state in ("Z", "X")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_simba_measured
+from conftest import process_gone, run_simba_measured
 
 from simba.engine import Engine, RunOptions
 from simba.errors import ModuleError
@@ -126,16 +126,6 @@ def test_exit3_module_fails_run(write_scenario: Callable[..., Path], simba_cli: 
     assert "exit3: giving up with code 3" in result.stderr
 
 
-def _gone(pid: int) -> bool:
-    """Whether ``pid`` has exited (a zombie awaiting a reaper counts as gone)."""
-    try:
-        with Path(f"/proc/{pid}/stat").open() as handle:
-            state = handle.read().rpartition(")")[2].split()[0]
-    except FileNotFoundError:
-        return True
-    return state in ("Z", "X")
-
-
 def test_timeout_kills_module_and_grandchild(
     write_scenario: Callable[..., Path], simba_cli: Cli, tmp_path: Path
 ) -> None:
@@ -153,9 +143,9 @@ def test_timeout_kills_module_and_grandchild(
     assert "hang: started grandchild" in result.stderr
     pid = int((tmp_path / "runs" / "r" / "0" / "grandchild.pid").read_text())
     deadline = time.monotonic() + 2
-    while not _gone(pid) and time.monotonic() < deadline:
+    while not process_gone(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _gone(pid), f"grandchild {pid} survived the timeout"
+    assert process_gone(pid), f"grandchild {pid} survived the timeout"
     trace = read_trace(tmp_path / "runs" / "r" / ".simba" / "trace.jsonl")
     assert [r["outcome"] for r in trace] == ["timeout"]
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import process_gone
 
 from simba.runners.base import CallRequest, CallResult
 from simba.runners.local import LocalRunner
@@ -228,15 +229,6 @@ def test_info_and_error_lines_picked_out(
     )
 
 
-def _gone(pid: int) -> bool:
-    try:
-        with Path(f"/proc/{pid}/stat").open() as handle:
-            state = handle.read().rpartition(")")[2].split()[0]
-    except FileNotFoundError:
-        return True
-    return state in ("Z", "X")
-
-
 def test_timeout_stops_process_group(
     make_spec: Callable[..., ModuleSpec], call: Callable[..., Any]
 ) -> None:
@@ -248,9 +240,9 @@ def test_timeout_stops_process_group(
     assert result.exit_code is None
     pid = int((directory / "grandchild.pid").read_text())
     deadline = time.monotonic() + 2
-    while not _gone(pid) and time.monotonic() < deadline:
+    while not process_gone(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _gone(pid)
+    assert process_gone(pid)
 
 
 def test_sigkill_after_grace_period(
@@ -311,6 +303,6 @@ def test_no_process_left_behind(
     assert result.exit_code == 0
     pid = int(pid_file.read_text())
     deadline = time.monotonic() + 2
-    while not _gone(pid) and time.monotonic() < deadline:
+    while not process_gone(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _gone(pid)
+    assert process_gone(pid)
