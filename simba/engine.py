@@ -22,7 +22,6 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from ._version import __version__
@@ -65,6 +64,7 @@ from .runners.process import kill_leftovers
 from .runners.router import default_runner
 from .scenario import Scenario
 from .services import ServiceHost
+from .signals import signals_to
 from .state import CommonUpdate, ModuleState, RunState, apply_updates
 
 #: Backoff before retry n is BACKOFF * 2**(n-1) seconds, at most BACKOFF_MAX.
@@ -189,7 +189,7 @@ class Engine:
         )
         error: SimbaError | None = None
         try:
-            with _signals_to(self._on_signal), self.runner:
+            with signals_to(self._on_signal), self.runner:
                 self.services.start()  # before the first start call, in priority order
                 for batch, following in _with_next(
                     self.plan.batches_from(position.mode, position.tick)
@@ -697,28 +697,6 @@ def _with_next(batches: Iterator[Batch]) -> Iterator[tuple[Batch, Batch | None]]
         following = next(batches, None)
         yield batch, following
         batch = following
-
-
-class _signals_to:
-    """While active (in the main thread only), SIGINT and SIGTERM call ``handler``."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self, handler: Callable[[int], None]) -> None:
-        self.handler = handler
-        self.previous: dict[int, Any] = {}
-
-    def __enter__(self) -> None:
-        if threading.current_thread() is threading.main_thread():
-            for signum in self.SIGNALS:
-                self.previous[signum] = signal.signal(signum, self._handle)
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        self.handler(signum)
-
-    def __exit__(self, *exc_info: object) -> None:
-        for signum, previous in self.previous.items():
-            signal.signal(signum, previous)
 
 
 def _describe(call: Call) -> str:

@@ -39,7 +39,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from . import schemas
@@ -49,6 +48,7 @@ from .jsonfile import JSONFileError, read_json, write_json
 from .parsl_settings import INSTALL_PARSL, ExecutorSettings, parse_settings, parsl_installed
 from .rundir import default_run_id
 from .scenario import Scenario, load_scenario, with_driver
+from .signals import signals_to
 
 #: The directory of a sweep's own files, beside the cells.
 SWEEP_META = ".sweep"
@@ -384,7 +384,7 @@ class SweepRunner:
                 self.on_cell(earlier)
             else:
                 pending.append(cell)
-        with _signals_to(self._on_signal):
+        with signals_to(self._on_signal):
             finished = self._run_with_parsl(pending) if self.use_parsl else self._run_here(pending)
             for outcome in finished:
                 outcomes[outcome.id] = outcome
@@ -640,23 +640,3 @@ def run_cell(
         elif directory.exists():
             options = dataclasses.replace(options, overwrite=True)
     return Engine(scenario, options, list(observers)).run()
-
-
-class _signals_to:
-    """While active (in the main thread only), SIGINT and SIGTERM call ``handler``."""
-
-    def __init__(self, handler: Callable[[int], None]) -> None:
-        self.handler = handler
-        self.previous: dict[int, Any] = {}
-
-    def __enter__(self) -> None:
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                self.previous[signum] = signal.signal(signum, self._handle)
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        self.handler(signum)
-
-    def __exit__(self, *exc_info: object) -> None:
-        for signum, previous in self.previous.items():
-            signal.signal(signum, previous)
