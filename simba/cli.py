@@ -310,13 +310,16 @@ def _tick_range(ctx: click.Context, param: click.Parameter, value: str | None) -
         return None
     start, sep, stop = value.partition(":")
     try:
-        return (
+        first, last = (
             (int(start) if start else None, int(stop) if stop else None)
             if sep
             else (int(start), int(start))
         )
     except ValueError:
         raise click.BadParameter("write A:B, A:, :B or A (tick numbers)") from None
+    if first is not None and last is not None and first > last:
+        raise click.BadParameter(f"the range {value} is empty; write the smaller tick first")
+    return first, last
 
 
 @cli.command()

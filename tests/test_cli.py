@@ -236,3 +236,10 @@ def test_cli_timeout_option(
     result = simba_cli("run", scenario, "--timeout", "PT0.5S", "-o", tmp_path / "runs")
     assert result.returncode == 1
     assert "timeout of 0.5 s" in result.stderr
+
+
+def test_plan_refuses_an_empty_tick_range(simba_cli: Callable[..., Any]) -> None:
+    """`simba plan --ticks 5:2` is a usage error (exit 2), not a silently empty table."""
+    result = simba_cli("plan", ROOT / "examples" / "quickstart", "--ticks", "5:2")
+    assert result.returncode == 2
+    assert "is empty" in result.stderr
