@@ -17,12 +17,13 @@ import os
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 from .checkpoint import (
@@ -54,7 +55,7 @@ from .events import (
     RunWarning,
     TickStarted,
 )
-from .jsonfile import read_json, write_json
+from .jsonfile import read_json, write_json, write_json_new
 from .observers.trace import TraceWriter
 from .plan import Batch, Call, Mode, Plan
 from .protocol import Status, StatusProblem, build_config, common_update, read_status, tail
@@ -66,6 +67,9 @@ from .scenario import Scenario
 from .services import ServiceHost
 from .signals import signals_to
 from .state import CommonUpdate, ModuleState, RunState, apply_updates
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 #: Backoff before retry n is BACKOFF * 2**(n-1) seconds, at most BACKOFF_MAX.
 BACKOFF = 0.1
@@ -150,6 +154,12 @@ class Engine:
         self.jobs = max(1, self.options.jobs or os.cpu_count() or 1)
         self._pool: ThreadPoolExecutor | None = None
         self._meanwhile: Callable[[], None] | None = None
+        self._deferring = False
+        """Serial batches: events wait in ``_pending`` until the next call has started."""
+        self._pending: deque[Callable[[], None]] = deque()
+        self._overlap_error: BaseException | None = None
+        self._speculated: tuple[Path, Mapping[str, Any]] | None = None
+        """The upcoming call's config as written ahead, while the previous call ran."""
         self._failure: ServiceError | None = None
         """Set from a service's watcher thread when the service ended on its own."""
         self.services = ServiceHost(
@@ -172,7 +182,7 @@ class Engine:
         self._trace = TraceWriter(self.rundir.trace_file)
         self.observers.append(self._trace)
         self.observers.append(self.services)
-        self._mark_boundary(position, force=True)
+        self._mark_boundary(position, self._replay_offset, force=True)
         timeline = self.timeline
         self.emit(
             RunStarted(
@@ -194,9 +204,10 @@ class Engine:
                 for batch, following in _with_next(
                     self.plan.batches_from(position.mode, position.tick)
                 ):
-                    self._meanwhile = None if following is None else self._preparer(following)
-                    self._run_batch(batch)
-                    self._mark_boundary(_position(following, self.timeline.final_tick))
+                    self._run_batch(batch, following)
+                    boundary = _position(following, self.timeline.final_tick)
+                    self._later(partial(self._mark_boundary, boundary, self._replay_offset))
+                self._catch_up()
                 self.services.stop()  # after the last end call; raises if one ended early
         except SimbaError as exc:
             error = exc
@@ -211,6 +222,7 @@ class Engine:
             error = SimbaError(f"internal error: {exc!r}")
             raise
         finally:
+            self._catch_up()
             self.services.close()
             if self._pool is not None:
                 self._pool.shutdown()
@@ -233,6 +245,66 @@ class Engine:
         with self._lock:
             for observer in self.observers:
                 observer(event)
+
+    # -- what waits for the next call ------------------------------------------------------
+    #
+    # Between two calls of a serial batch only what decides the next call is done: read
+    # the status, merge it, start the next module.  Events (and so the trace record), the
+    # checkpoint boundary and the next call's directory and config follow while that
+    # module runs (``_overlap``, the runner's ``meanwhile``), when the driver would only
+    # wait.  Events keep their order; everything pending is done before the run ends.
+
+    def _post(self, event: Event) -> None:
+        """Emit ``event``: at once, or in a serial batch once the next call has started."""
+        if self._deferring:
+            self._pending.append(partial(self.emit, event))
+        else:
+            self.emit(event)
+
+    def _later(self, work: Callable[[], None]) -> None:
+        self._pending.append(work)
+        if not self._deferring:
+            self._catch_up()
+
+    def _catch_up(self) -> None:
+        """Do the pending work in order (what raises leaves the rest pending)."""
+        pending = self._pending
+        while pending:
+            pending.popleft()()
+
+    def _overlap(self, upcoming: _Upcoming | None) -> Callable[[], None]:
+        """The ``meanwhile`` of a serial call: catch up, then write ``upcoming``'s config."""
+
+        def meanwhile() -> None:
+            try:
+                self._catch_up()
+                if upcoming is not None:
+                    self._speculate(upcoming)
+            except BaseException as exc:  # raised once the call has ended (see _execute)
+                self._overlap_error = exc
+
+        return meanwhile
+
+    def _speculate(self, upcoming: _Upcoming) -> None:
+        """Write ``upcoming``'s config as it will be if the running call changes nothing.
+
+        The running call's own module gets the last-run values the call will give it;
+        commonData and moduleData are taken as they are.  If the call's status changes
+        them, the config is written again; if not, the next module starts at once.
+        """
+        call = upcoming.call
+        if self._replay(call) or not self.rundir.prepare(call):
+            return  # replayed, or a directory of an earlier driver: leave its files alone
+        module_state = self.state.modules[call.module.name]
+        if upcoming.after is not None:
+            module_state = dataclasses.replace(
+                module_state, last_run_tick=upcoming.after.tick, last_run_time=upcoming.now
+            )
+        config_path, _, config = self._config(
+            call, self.rundir.call_dir(call), upcoming.time, upcoming.view(), module_state
+        )
+        write_json_new(config_path, config)
+        self._speculated = (config_path, config)
 
     def _open(self) -> Position:
         """Create, continue or resume the run directory; the position to start from."""
@@ -329,8 +401,8 @@ class Engine:
         """Work for the runner to do while a module runs: make ``batch``'s files ready."""
 
         def prepare() -> None:
-            with contextlib.suppress(OSError):  # then directory() makes them, or says why
-                self.rundir.prepare(batch.calls)
+            with contextlib.suppress(OSError):  # then directory() makes it, or says why
+                self.rundir.prepare(batch.calls[0])
 
         return prepare
 
@@ -339,9 +411,11 @@ class Engine:
             meanwhile, self._meanwhile = self._meanwhile, None
         return meanwhile
 
-    def _run_batch(self, batch: Batch) -> None:
+    def _run_batch(self, batch: Batch, following: Batch | None) -> None:
         current_time = self.timeline.time(batch.tick)
-        self.emit(
+        concurrent = self.jobs > 1 and self.plan.dependency_mode and len(batch.calls) > 1
+        self._deferring = not concurrent
+        self._post(
             TickStarted(
                 mode=batch.mode.value,
                 tick=batch.tick,
@@ -349,19 +423,52 @@ class Engine:
                 call_count=len(batch.calls),
             )
         )
-        if self.jobs > 1 and self.plan.dependency_mode and len(batch.calls) > 1:
+        if concurrent:
+            self._catch_up()
+            self._meanwhile = None if following is None else self._preparer(following)
             self._run_concurrently(batch, current_time)
             return
         base = self.state.common_data
         done: list[tuple[str, CommonUpdate]] = []
-        for position, call in enumerate(batch.calls):
-            if len(call.sees) == position:  # sees every earlier call: the running state
-                view = self.state.common_data
+        calls = batch.calls
+        for position, call in enumerate(calls):
+            view = self._view(call, position, base, done)
+            if position + 1 < len(calls):
+                upcoming = _Upcoming(
+                    calls[position + 1],
+                    current_time,
+                    partial(self._view, calls[position + 1], position + 1, base, done),
+                    call,
+                    current_time,
+                )
+            elif following is not None:
+                upcoming = _Upcoming(
+                    following.calls[0],
+                    self.timeline.time(following.tick),
+                    lambda: self.state.common_data,
+                    call,
+                    current_time,
+                )
             else:
-                view = apply_updates(base, (u for name, u in done if name in call.sees))
+                upcoming = None
+            if upcoming is not None and upcoming.call.module.name != call.module.name:
+                upcoming = dataclasses.replace(upcoming, after=None)
+            self._meanwhile = self._overlap(upcoming)
             update = self._call(call, current_time, view)
             done.append((call.module.name, update))
             self.state.common_data = apply_updates(self.state.common_data, (update,))
+
+    def _view(
+        self,
+        call: Call,
+        position: int,
+        base: Mapping[str, Any] | None,
+        done: list[tuple[str, CommonUpdate]],
+    ) -> Mapping[str, Any] | None:
+        """The commonData ``call`` sees: the calls before it in the batch that it depends on."""
+        if len(call.sees) == position:  # sees every earlier call: the running state
+            return self.state.common_data
+        return apply_updates(base, (u for name, u in done if name in call.sees))
 
     def _run_concurrently(self, batch: Batch, current_time: datetime) -> None:
         """Run a batch's calls as their dependencies allow, up to ``jobs`` at once.
@@ -371,6 +478,8 @@ class Engine:
         batch's updates are applied in serial order at the end, so the results cannot
         differ from a serial run.  The first failure stops the other calls.
         """
+        from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="simba-call")
         self.rundir.directory(batch.calls[0])  # one directory per batch, made here only
@@ -412,9 +521,40 @@ class Engine:
         module = call.module
         module_state = self.state.modules[module.name]
         replay = self._replay(call)
+        if replay:
+            self._catch_up()  # the boundary's snapshot comes before this call's effects
         directory = self.rundir.call_dir(call) if replay else self.rundir.directory(call)
-        config_path = self.rundir.config_path(directory, module.index)
-        status_path = self.rundir.status_path(directory, module.index)
+        config_path, status_path, config = self._config(
+            call, directory, current_time, common_view, module_state
+        )
+        if replay:
+            status = self._replayed_status(call, status_path)
+            module_state.calls += 1
+        else:
+            status = self._execute(call, config, config_path, status_path, directory, module_state)
+        update, warnings = common_update(module, status, self.scenario.common_data, config)
+        for warning in warnings:
+            self._post(RunWarning(module=module.name, tick=call.tick, message=warning))
+        if status.module_data is not None:
+            module_state.module_data = status.module_data
+        module_state.last_run_tick = call.tick
+        module_state.last_run_time = current_time
+        with self._lock:
+            self.state.calls_done += 1
+        return update
+
+    def _config(
+        self,
+        call: Call,
+        directory: Path,
+        current_time: datetime,
+        common_view: Mapping[str, Any] | None,
+        module_state: ModuleState,
+    ) -> tuple[Path, Path, dict[str, Any]]:
+        """The config path, status path and config document of ``call``."""
+        index = call.module.index
+        config_path = self.rundir.config_path(directory, index)
+        status_path = self.rundir.status_path(directory, index)
         target_time = self.timeline.time(call.target_tick) if call.target_tick is not None else None
         config = build_config(
             call,
@@ -427,21 +567,7 @@ class Engine:
             common_data=common_view,
             services=self.services.documents,
         )
-        if replay:
-            status = self._replayed_status(call, status_path)
-            module_state.calls += 1
-        else:
-            status = self._execute(call, config, config_path, status_path, directory, module_state)
-        update, warnings = common_update(module, status, self.scenario.common_data, config)
-        for warning in warnings:
-            self.emit(RunWarning(module=module.name, tick=call.tick, message=warning))
-        if status.module_data is not None:
-            module_state.module_data = status.module_data
-        module_state.last_run_tick = call.tick
-        module_state.last_run_time = current_time
-        with self._lock:
-            self.state.calls_done += 1
-        return update
+        return config_path, status_path, config
 
     def _replayed_status(self, call: Call, status_path: Path) -> Status:
         try:
@@ -467,12 +593,18 @@ class Engine:
         attempts = module.retries + 1
         # Every call the earlier drivers recorded comes before this one, so it is in the state.
         self._replay_offset = None
+        speculated, self._speculated = self._speculated, None
         for attempt in range(1, attempts + 1):
             self._check_stop()
-            write_json(config_path, config)  # afresh for a retry, whatever the module did to it
-            status_path.unlink(missing_ok=True)  # a stale status must never count
+            rundir = self.rundir
+            if attempt > 1 or not rundir.made_here:  # afresh, whatever a module did to it
+                write_json(config_path, config)
+            elif speculated is None or speculated != (config_path, config):
+                write_json_new(config_path, config)  # nothing reads it yet: no rename needed
+            if attempt > 1 or not rundir.untouched:
+                status_path.unlink(missing_ok=True)  # a stale status must never count
             stdout_path, stderr_path = self.rundir.output_paths(directory, module.index, attempt)
-            self.emit(
+            self._post(
                 CallStarted(
                     module=module.name, mode=call.mode.value, tick=call.tick, attempt=attempt
                 )
@@ -488,14 +620,19 @@ class Engine:
                     meanwhile=self._take_meanwhile(),
                 )
             )
+            if self._deferring:
+                self._catch_up()  # if the runner had no use for meanwhile
+                failed, self._overlap_error = self._overlap_error, None
+                if failed is not None:
+                    raise failed
             self._check_stop()  # a call cut off by a signal is not a module failure
             for level, text in result.lines:
-                self.emit(ModuleLine(module=module.name, tick=call.tick, level=level, text=text))
+                self._post(ModuleLine(module=module.name, tick=call.tick, level=level, text=text))
             status, error = self._judge(call, result, status_path, stderr_path, timeout)
             module_state.calls += 1
             module_state.wall_time += result.wall_time
             module_state.max_wall_time = max(module_state.max_wall_time, result.wall_time)
-            self.emit(
+            self._post(
                 CallFinished(
                     module=module.name,
                     mode=call.mode.value,
@@ -516,13 +653,14 @@ class Engine:
             if attempt == attempts:
                 raise error.error
             delay = min(BACKOFF * 2 ** (attempt - 1), BACKOFF_MAX)
-            self.emit(
+            self._post(
                 RunWarning(
                     module=module.name,
                     tick=call.tick,
                     message=f"attempt {attempt} of {attempts} failed; retrying in {delay:g} s",
                 )
             )
+            self._catch_up()
             time.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -573,8 +711,14 @@ class Engine:
 
     # -- checkpoints and signals -----------------------------------------------------------
 
-    def _mark_boundary(self, position: Position, *, force: bool = False) -> None:
-        """Remember the state between two batches; save it if a second has passed."""
+    def _mark_boundary(
+        self, position: Position, replay_offset: int | None, *, force: bool = False
+    ) -> None:
+        """Remember the state between two batches; save it if a second has passed.
+
+        ``replay_offset`` is the engine's ``_replay_offset`` at the boundary (the mark
+        itself may come later, while the next call runs: no state changes meanwhile).
+        """
         assert self._trace is not None
         state = self.state
         self._boundary = Checkpoint(
@@ -582,9 +726,7 @@ class Engine:
             position=position,
             # Until this driver executes a call, the earlier drivers' trace records after the
             # loaded checkpoint are still needed to replay their calls on the next resume.
-            trace_offset=(
-                self._trace.position if self._replay_offset is None else self._replay_offset
-            ),
+            trace_offset=self._trace.position if replay_offset is None else replay_offset,
             state=RunState(
                 common_data=state.common_data,
                 modules={n: dataclasses.replace(m) for n, m in state.modules.items()},
@@ -626,6 +768,8 @@ class Engine:
             )
 
     def _finish(self, error: SimbaError | None) -> None:
+        self._deferring = False
+        self._catch_up()
         self._save_checkpoint()
         wall_time = time.perf_counter() - self._started
         outcome = (
@@ -683,6 +827,20 @@ class _Stopped(Exception):
 class _Failure:
     outcome: str
     error: ModuleError
+
+
+@dataclass(frozen=True, slots=True)
+class _Upcoming:
+    """The call after the running one, for writing its config ahead."""
+
+    call: Call
+    time: datetime
+    view: Callable[[], Mapping[str, Any] | None]
+    """Its commonData if the running call changes none."""
+    after: Call | None
+    """The running call, if it is of the same module (whose last-run values it sets)."""
+    now: datetime
+    """The running call's time."""
 
 
 def _position(batch: Batch | None, final_tick: int) -> Position:

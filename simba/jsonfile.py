@@ -15,6 +15,7 @@ from typing import Any
 
 #: Largest JSON document SIMBA reads (status files, scenario files).
 MAX_BYTES = 16 * 1024 * 1024
+_CHUNK = 65536
 
 
 class JSONFileError(ValueError):
@@ -62,13 +63,24 @@ def read_json(path: Path, *, max_bytes: int | None = MAX_BYTES) -> Any:
     ``max_bytes=None`` reads any size (for SIMBA's own files).
     A missing file raises :class:`FileNotFoundError`, so callers can say so plainly.
     """
+    return parse_json(read_file(path, max_bytes=max_bytes))
+
+
+def read_file(path: Path, *, max_bytes: int | None = MAX_BYTES) -> bytes:
+    """The bytes of ``path``, with :func:`read_json`'s errors (but not parsed)."""
     try:
-        with path.open("rb") as handle:
-            if max_bytes is None:
-                data = handle.read()
-            else:  # read(max_bytes + 1) would allocate all of max_bytes for every file
-                size = os.fstat(handle.fileno()).st_size
-                data = handle.read(min(size, max_bytes) + 1)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            size = os.fstat(fd).st_size
+            # One read, of one byte more than expected: a file over the limit shows.
+            data = os.read(fd, (size if max_bytes is None else min(size, max_bytes)) + 1)
+            while max_bytes is None and len(data) > size:  # it grew meanwhile: read on
+                more = os.read(fd, _CHUNK)
+                if not more:
+                    break
+                data += more
+        finally:
+            os.close(fd)
     except FileNotFoundError:
         raise
     except IsADirectoryError as exc:
@@ -77,7 +89,7 @@ def read_json(path: Path, *, max_bytes: int | None = MAX_BYTES) -> Any:
         raise JSONFileError(f"it cannot be read ({exc.strerror})") from exc
     if max_bytes is not None and len(data) > max_bytes:
         raise JSONFileError(f"it is larger than {max_bytes // (1024 * 1024)} MiB")
-    return parse_json(data)
+    return data
 
 
 def dump_json(document: Any, *, indent: int | None = 2) -> bytes:
@@ -87,6 +99,16 @@ def dump_json(document: Any, *, indent: int | None = 2) -> bytes:
 def write_json(path: Path, document: Any, *, indent: int | None = 2, sync: bool = False) -> None:
     """Write ``document`` to ``path`` atomically (temporary file, optional fsync, rename)."""
     write_bytes(path, dump_json(document, indent=indent) + b"\n", sync=sync)
+
+
+def write_json_new(path: Path, document: Any) -> None:
+    """Write ``document`` to ``path`` in place: for a file nothing reads yet (a fresh call's
+    config), where the temporary file and rename of :func:`write_json` buy nothing."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        _write_all(fd, dump_json(document) + b"\n")
+    finally:
+        os.close(fd)
 
 
 def temporary_path(path: Path) -> Path:

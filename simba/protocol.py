@@ -6,6 +6,8 @@ the protocol spells them and mapped from Python names only here.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import schemas
-from .jsonfile import MAX_BYTES, JSONFileError, read_json
+from .jsonfile import MAX_BYTES, JSONFileError, parse_json, read_file
 from .plan import Call, Mode
 from .scenario import ModuleSpec
 from .state import CommonUpdate, ModuleState
@@ -75,16 +77,38 @@ class StatusProblem(ValueError):
 def read_status(path: Path) -> Status:
     """Read and validate a status file against ``schema/status.json``."""
     try:
-        document = read_json(path, max_bytes=MAX_BYTES)
+        data = read_file(path, max_bytes=MAX_BYTES)
     except FileNotFoundError:
         raise StatusProblem(f"it wrote no status file (expected {path})") from None
+    except JSONFileError as exc:
+        raise StatusProblem(f"its status file {path} is unusable: {exc}") from exc
+    if len(data) <= _REMEMBERED_BYTES:
+        with contextlib.suppress(StatusProblem):  # then say why, naming this file
+            return _remembered_status(data)
+    return _parse_status(data, str(path))
+
+
+#: Status files up to this size are remembered by content: most calls of a module write
+#: the same few documents (``{"status": "success"}``), parsed and validated once.
+_REMEMBERED_BYTES = 4096
+
+
+@functools.lru_cache(maxsize=64)
+def _remembered_status(data: bytes) -> Status:
+    """A valid status by its bytes (its dicts are shared: the state never mutates them)."""
+    return _parse_status(data, "")
+
+
+def _parse_status(data: bytes, path: str) -> Status:
+    try:
+        document = parse_json(data)
     except JSONFileError as exc:
         raise StatusProblem(f"its status file {path} is unusable: {exc}") from exc
     if not isinstance(document, dict):
         raise StatusProblem(
             f"its status file {path} holds {_json_kind(document)}, not a JSON object"
         )
-    problems = schemas.validate("status", document, file=str(path))
+    problems = schemas.validate("status", document, file=path)
     if problems:
         details = "; ".join(f"{p.path or 'top level'}: {p.message}" for p in problems)
         raise StatusProblem(f"its status file {path} is invalid: {details}")

@@ -25,13 +25,13 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import RunDirectoryError
-from .jsonfile import temporary_path, write_json
+from .jsonfile import write_json
 from .plan import Call, Mode
 from .timeline import Timeline
 
@@ -56,8 +56,12 @@ class RunDirectory:
         self.summary_file = self.meta / "summary.json"
         self.checkpoint_file = self.meta / "checkpoint.json"
         self._width = len(str(module_count))
-        self._current: Path | None = None  # the directory made last (batches go in order)
-        self._prepared: set[Path] = set()
+        self._current: Path | None = None  # the directory used last (batches go in order)
+        self.made_here = False
+        """Whether this driver made the directory used last (no earlier run's files are in it)."""
+        self.untouched = False
+        """Whether it was made just now, so that no module can have written in it yet."""
+        self._prepared: dict[Path, bool] = {}  # made ahead of use -> made by this driver
         self._lock_fd: int | None = None
         self.run_info_file = self.meta / "run.json"
 
@@ -148,42 +152,47 @@ class RunDirectory:
         """The directory of ``call``, created on first use."""
         path = self.call_dir(call)
         if path != self._current:
-            if path in self._prepared:
-                self._prepared.discard(path)
-            else:
-                path.mkdir(exist_ok=True)
+            made = self._prepared.pop(path, None)
+            self.untouched = made is None and self._make(path)
+            self.made_here = self.untouched or bool(made)
             self._current = path
             if call.mode is Mode.START:
                 self._link_start(path)
         return path
 
-    def prepare(self, calls: Iterable[Call]) -> None:
-        """Create the directory and config files of upcoming ``calls`` now.
+    def prepare(self, call: Call) -> bool:
+        """Create the directory of an upcoming ``call`` now; whether this driver made it.
 
         Creating files is the costliest part of a call on many file systems; the
         engine has this done while the previous module runs (the runner calls it right
         after starting the process), which takes it off the critical path without a
         thread competing for the interpreter.
         """
-        calls = list(calls)
-        for call in calls:
-            path = self.call_dir(call)
-            if path == self._current or path in self._prepared:
-                continue
-            path.mkdir(exist_ok=True)
-            for other in calls:
-                config = temporary_path(self.config_path(path, other.module.index))
-                os.close(os.open(config, os.O_WRONLY | os.O_CREAT, 0o644))
-            self._prepared.add(path)
+        path = self.call_dir(call)
+        if path == self._current:
+            return self.made_here
+        made = self._prepared.get(path)
+        if made is None:
+            made = self._prepared[path] = self._make(path)
+        return made
 
     def close(self) -> None:
         """Undo what was prepared but not used (no tick directory without a call)."""
-        for path in self._prepared:
-            with contextlib.suppress(OSError):
-                for leftover in path.glob(".module_*.json.tmp"):
-                    leftover.unlink()
-                path.rmdir()
+        for path, made in self._prepared.items():
+            if made:  # only this driver's files (an upcoming config) can be in it
+                with contextlib.suppress(OSError):
+                    for leftover in path.iterdir():
+                        leftover.unlink()
+                    path.rmdir()
         self._prepared.clear()
+
+    @staticmethod
+    def _make(path: Path) -> bool:
+        try:
+            path.mkdir()
+        except FileExistsError:
+            return False
+        return True
 
     def tick_dir(self, tick: int) -> Path:
         return self.root / self.timeline.format_tick(tick)
