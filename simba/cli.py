@@ -6,6 +6,7 @@ process exits with its ``exit_status``); anything else is a bug and shows a trac
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -164,6 +165,8 @@ def run(
         options = _station_options(loaded, options)
         observers.insert(0, station)
     engine = Engine(loaded, options, observers)
+    # This process exists for this run: its environment can be its modules' (see LocalRunner).
+    os.environ["SIMBA_RUN_DIR"] = str(engine.rundir.root)
     try:
         engine.run()
     finally:

@@ -158,7 +158,7 @@ class Engine:
         """Serial batches: events wait in ``_pending`` until the next call has started."""
         self._pending: deque[Callable[[], None]] = deque()
         self._overlap_error: BaseException | None = None
-        self._speculated: tuple[Path, Mapping[str, Any]] | None = None
+        self._speculated: _Speculation | None = None
         """The upcoming call's config as written ahead, while the previous call ran."""
         self._failure: ServiceError | None = None
         """Set from a service's watcher thread when the service ended on its own."""
@@ -300,11 +300,19 @@ class Engine:
             module_state = dataclasses.replace(
                 module_state, last_run_tick=upcoming.after.tick, last_run_time=upcoming.now
             )
-        config_path, _, config = self._config(
-            call, self.rundir.call_dir(call), upcoming.time, upcoming.view(), module_state
+        view = upcoming.view()
+        paths_and_config = self._config(
+            call, self.rundir.call_dir(call), upcoming.time, view, module_state
         )
-        write_json_new(config_path, config)
-        self._speculated = (config_path, config)
+        write_json_new(paths_and_config[0], paths_and_config[2])
+        self._speculated = _Speculation(
+            call,
+            view,
+            module_state.module_data,
+            (module_state.last_run_tick, module_state.last_run_time),
+            self.services.documents,
+            paths_and_config,
+        )
 
     def _open(self) -> Position:
         """Create, continue or resume the run directory; the position to start from."""
@@ -524,14 +532,23 @@ class Engine:
         if replay:
             self._catch_up()  # the boundary's snapshot comes before this call's effects
         directory = self.rundir.call_dir(call) if replay else self.rundir.directory(call)
-        config_path, status_path, config = self._config(
-            call, directory, current_time, common_view, module_state
+        speculated, self._speculated = self._speculated, None
+        written = speculated is not None and speculated.holds(
+            call, common_view, module_state, self.services.documents
         )
+        if speculated is not None and written:
+            config_path, status_path, config = speculated.paths_and_config
+        else:
+            config_path, status_path, config = self._config(
+                call, directory, current_time, common_view, module_state
+            )
         if replay:
             status = self._replayed_status(call, status_path)
             module_state.calls += 1
         else:
-            status = self._execute(call, config, config_path, status_path, directory, module_state)
+            status = self._execute(
+                call, config, config_path, status_path, directory, module_state, written=written
+            )
         update, warnings = common_update(module, status, self.scenario.common_data, config)
         for warning in warnings:
             self._post(RunWarning(module=module.name, tick=call.tick, message=warning))
@@ -586,20 +603,25 @@ class Engine:
         status_path: Path,
         directory: Path,
         module_state: ModuleState,
+        *,
+        written: bool = False,
     ) -> Status:
-        """Run ``call`` with its retries; its status, or raise its error."""
+        """Run ``call`` with its retries; its status, or raise its error.
+
+        ``written``: the config is in place already (written ahead while the previous
+        call ran, and nothing has changed since).
+        """
         module = call.module
         timeout = module.timeout if module.timeout is not None else self.options.timeout
         attempts = module.retries + 1
         # Every call the earlier drivers recorded comes before this one, so it is in the state.
         self._replay_offset = None
-        speculated, self._speculated = self._speculated, None
         for attempt in range(1, attempts + 1):
             self._check_stop()
             rundir = self.rundir
             if attempt > 1 or not rundir.made_here:  # afresh, whatever a module did to it
                 write_json(config_path, config)
-            elif speculated is None or speculated != (config_path, config):
+            elif not written:
                 write_json_new(config_path, config)  # nothing reads it yet: no rename needed
             if attempt > 1 or not rundir.untouched:
                 status_path.unlink(missing_ok=True)  # a stale status must never count
@@ -841,6 +863,34 @@ class _Upcoming:
     """The running call, if it is of the same module (whose last-run values it sets)."""
     now: datetime
     """The running call's time."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Speculation:
+    """A config written ahead, and what it took as given."""
+
+    call: Call
+    view: Mapping[str, Any] | None
+    module_data: Mapping[str, Any] | None
+    last_run: tuple[int | None, datetime | None]
+    services: Mapping[str, Any] | None
+    paths_and_config: tuple[Path, Path, dict[str, Any]]
+
+    def holds(
+        self,
+        call: Call,
+        view: Mapping[str, Any] | None,
+        module_state: ModuleState,
+        services: Mapping[str, Any] | None,
+    ) -> bool:
+        """Whether the config written ahead is ``call``'s (state is replaced, never mutated)."""
+        return (
+            call is self.call
+            and view is self.view
+            and module_state.module_data is self.module_data
+            and (module_state.last_run_tick, module_state.last_run_time) == self.last_run
+            and services is self.services
+        )
 
 
 def _position(batch: Batch | None, final_tick: int) -> Position:

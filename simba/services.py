@@ -111,6 +111,8 @@ class ServiceHost:
             for spec in sorted(services, key=lambda spec: -spec.priority)
         ]
         self._stopped = False
+        self._ready: tuple[tuple[str, str], ...] = ()
+        self._documents: dict[str, Mapping[str, str]] = {}
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, TickStarted):
@@ -125,8 +127,16 @@ class ServiceHost:
 
     @property
     def documents(self) -> Mapping[str, Mapping[str, str]]:
-        """``services`` of a config document: ``{name: {"api": url}}`` of the ready services."""
-        return {s.name: {"api": s.api} for s in self.services if s.api is not None}
+        """``services`` of a config document: ``{name: {"api": url}}`` of the ready services.
+
+        The same object while no service starts or stops, so that a config written ahead
+        can be seen to be still right.
+        """
+        ready = tuple((s.name, s.api) for s in self.services if s.api is not None)
+        if ready != self._ready:
+            self._ready = ready
+            self._documents = {name: {"api": api} for name, api in ready}
+        return self._documents
 
     def stop(self) -> None:
         """Stop every service (once); raise the :class:`ServiceError` of one that ended early.

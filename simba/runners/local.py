@@ -28,6 +28,7 @@ class LocalRunner(Runner):
         self.grace_period = grace_period
         self.environment = dict(environment or {})
         self._environments: dict[str, Mapping[str, str]] = {}
+        self._inherited: dict[str, bool] = {}
         self._cancellation = Cancellation()
 
     def run(self, request: CallRequest) -> CallResult:
@@ -37,7 +38,7 @@ class LocalRunner(Runner):
             process = ModuleProcess(
                 [*module.argv, str(request.config_path)],
                 cwd=module.working_directory,
-                env=self.module_environment(module),
+                env=None if self._inherits(module) else self.module_environment(module),
             )
         except OSError as exc:
             return CallResult(
@@ -75,6 +76,19 @@ class LocalRunner(Runner):
 
     def shutdown(self) -> None:
         self._cancellation.close()
+
+    def _inherits(self, module: ModuleSpec) -> bool:
+        """Whether ``module``'s environment is SIMBA's own, so its process just inherits it.
+
+        That spares encoding the whole environment for every call; ``simba run`` puts
+        ``SIMBA_RUN_DIR`` into its own environment for this.
+        """
+        inherits = self._inherited.get(module.name)
+        if inherits is None:
+            added = {**self.environment, **module.env}
+            inherits = all(os.environ.get(key) == value for key, value in added.items())
+            self._inherited[module.name] = inherits
+        return inherits
 
     def module_environment(self, module: ModuleSpec) -> Mapping[str, str]:
         """SIMBA's environment, plus the runner's, plus the module's own ``env``."""

@@ -125,7 +125,7 @@ class ModuleProcess:
         argv: Sequence[str],
         *,
         cwd: Path,
-        env: Mapping[str, str],
+        env: Mapping[str, str] | None,
         stdin: int | None = subprocess.DEVNULL,
     ) -> None:
         out_read, out_write = os.pipe()
