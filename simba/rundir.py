@@ -62,6 +62,7 @@ class RunDirectory:
         self.untouched = False
         """Whether it was made just now, so that no module can have written in it yet."""
         self._prepared: dict[Path, bool] = {}  # made ahead of use -> made by this driver
+        self._call_dirs: list[tuple[Call, Path]] = []
         self._lock_fd: int | None = None
         self.run_info_file = self.meta / "run.json"
 
@@ -142,11 +143,17 @@ class RunDirectory:
 
     def call_dir(self, call: Call) -> Path:
         """Where the files of ``call`` go (not created)."""
+        for known, path in self._call_dirs:  # the engine asks for the running and next call
+            if known is call:
+                return path
         if call.mode is Mode.END:
-            return self.root / "end"
-        if call.mode is Mode.START:
-            return self.tick_dir(call.tick)
-        return self.tick_dir(call.tick + 1)
+            path = self.root / "end"
+        elif call.mode is Mode.START:
+            path = self.tick_dir(call.tick)
+        else:
+            path = self.tick_dir(call.tick + 1)
+        self._call_dirs = [self._call_dirs[-1], (call, path)] if self._call_dirs else [(call, path)]
+        return path
 
     def directory(self, call: Call) -> Path:
         """The directory of ``call``, created on first use."""

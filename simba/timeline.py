@@ -79,10 +79,14 @@ def parse_duration(text: str) -> Duration:
 
 def parse_time(text: str) -> datetime:
     """Parse an ISO 8601 date-time (or date), keeping its time zone as written."""
-    from dateutil.parser import isoparse
-
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"{text!r} is not an ISO 8601 date-time")
+    try:  # the standard library reads the common forms; dateutil (slower to import) the rest
+        return datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    from dateutil.parser import isoparse
+
     try:
         return isoparse(text)
     except (ValueError, OverflowError) as exc:

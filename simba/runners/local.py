@@ -29,14 +29,18 @@ class LocalRunner(Runner):
         self.environment = dict(environment or {})
         self._environments: dict[str, Mapping[str, str]] = {}
         self._inherited: dict[str, bool] = {}
+        self._devnull: int | None = None
         self._cancellation = Cancellation()
 
     def run(self, request: CallRequest) -> CallResult:
         module = request.module
         started = time.perf_counter()
+        if self._devnull is None:  # one /dev/null for every call's stdin, not one each
+            self._devnull = os.open(os.devnull, os.O_RDONLY)
         try:
             process = ModuleProcess(
                 [*module.argv, str(request.config_path)],
+                stdin=self._devnull,
                 cwd=module.working_directory,
                 env=None if self._inherits(module) else self.module_environment(module),
             )
@@ -76,6 +80,9 @@ class LocalRunner(Runner):
 
     def shutdown(self) -> None:
         self._cancellation.close()
+        if self._devnull is not None:
+            os.close(self._devnull)
+            self._devnull = None
 
     def _inherits(self, module: ModuleSpec) -> bool:
         """Whether ``module``'s environment is SIMBA's own, so its process just inherits it.
