@@ -48,7 +48,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from overhead import BARE_LOOP, MODULE, copy_configs, timed, write_scenario
+from overhead import BARE_LOOP, MODULE, compile_simba, copy_configs, timed, write_scenario
 
 HERE = Path(__file__).resolve().parent
 MODULES = HERE / "modules"
@@ -645,6 +645,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"load average at start {' '.join(map(str, info['loadAverage']))}"
     )
     say(header)
+    compile_simba()
     figures: list[Figure] = []
     failures: dict[str, str] = {}
     started = time.perf_counter()

@@ -261,6 +261,27 @@ def test_common_data_rules(
     assert summary_of(tmp_path / "runs" / "r")["commonData"] == {"x": 42, "y": "init"}
 
 
+def test_config_written_ahead_follows_each_status(
+    write_scenario: Callable[..., Path], tmp_path: Path
+) -> None:
+    """A module's next config is written while it runs; when its status then changes
+    commonData, every config the module reads still holds the previous call's value."""
+    log = tmp_path / "solo.jsonl"
+    data = {"log": str(log), "tag": "solo", "mark": ["last"]}
+    scenario = write_scenario(
+        {
+            "commonData": {"last": None},
+            "schedule": [spec("solo", 1, RECORD, updateCommonData=True, moduleData=data)],
+        }
+    )
+    run_engine(scenario, tmp_path / "runs")
+    seen = [r["config"] for r in records(log)]
+    assert len(seen) >= 4
+    assert seen[0]["commonData"] == {"last": None}
+    for before, config in zip(seen, seen[1:]):
+        assert config["commonData"] == {"last": f"solo@{before['mode']}{before['currentTick']}"}
+
+
 def test_module_data_is_replaced(write_scenario: Callable[..., Path], tmp_path: Path) -> None:
     """moduleData a module returns replaces (not merges into) its moduleData for later calls."""
     data = {"onMode": "step", "onTick": 1, "keep": "me", "setModuleData": {"fresh": True}}

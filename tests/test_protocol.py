@@ -256,3 +256,21 @@ def test_read_status_missing(tmp_path: Path) -> None:
     """A missing status file is reported as such."""
     with pytest.raises(StatusProblem, match="wrote no status file"):
         read_status(tmp_path / "absent.json")
+
+
+def test_read_status_remembers_content_not_files(tmp_path: Path) -> None:
+    """Equal status files share one parse, yet each read sees its own file's content,
+    and a bad status names its own file every time (errors are not remembered)."""
+    first, second, changed = (tmp_path / name for name in ("a.json", "b.json", "c.json"))
+    first.write_text('{"status": "success", "moduleData": {"n": 1}}')
+    second.write_text('{"status": "success", "moduleData": {"n": 1}}')
+    changed.write_text('{"status": "success", "moduleData": {"n": 2}}')
+    assert read_status(first) is read_status(second)
+    assert read_status(changed).module_data == {"n": 2}
+    first.write_text('{"status": "success", "moduleData": {"n": 3}}')  # same path, new bytes
+    assert read_status(first).module_data == {"n": 3}
+    for path in (first, second):
+        path.write_text('{"status": "maybe"}')
+        with pytest.raises(StatusProblem) as caught:
+            read_status(path)
+        assert str(path) in str(caught.value)
