@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import signal
 import threading
 import time
 from collections import deque
@@ -35,14 +34,10 @@ from .checkpoint import (
 )
 from .errors import (
     CheckpointError,
-    ModuleError,
-    ModuleTimeoutError,
     RunDirectoryError,
     RunInterrupted,
     ServiceError,
     SimbaError,
-    StatusFileError,
-    format_tail,
 )
 from .events import (
     CallFinished,
@@ -58,15 +53,16 @@ from .events import (
 from .jsonfile import read_json, write_json, write_json_new
 from .observers.trace import TraceWriter
 from .plan import Batch, Call, Mode, Plan
-from .protocol import Status, StatusProblem, build_config, common_update, read_status, tail
+from .protocol import Status, StatusProblem, build_config, common_update, read_status
 from .rundir import RunDirectory, default_run_id
-from .runners.base import CallRequest, CallResult, Runner
+from .runners.base import CallRequest, Runner
 from .runners.process import kill_leftovers
 from .runners.router import default_runner
 from .scenario import Scenario
 from .services import ServiceHost
 from .signals import signals_to
 from .state import CommonUpdate, ModuleState, RunState, apply_updates
+from .verdict import Failure, describe, judge, signal_name
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -279,7 +275,8 @@ class Engine:
             try:
                 self._catch_up()
                 if upcoming is not None:
-                    self._speculate(upcoming)
+                    with contextlib.suppress(OSError):  # then the call writes it, or says why
+                        self._speculate(upcoming)
             except BaseException as exc:  # raised once the call has ended (see _execute)
                 self._overlap_error = exc
 
@@ -592,7 +589,7 @@ class Engine:
         except StatusProblem as exc:
             raise CheckpointError(
                 f"cannot carry on the earlier run: module {call.module.name!r} "
-                f"({_describe(call)}) finished there, but {exc}"
+                f"({describe(call)}) finished there, but {exc}"
             ) from None
 
     def _execute(
@@ -650,7 +647,8 @@ class Engine:
             self._check_stop()  # a call cut off by a signal is not a module failure
             for level, text in result.lines:
                 self._post(ModuleLine(module=module.name, tick=call.tick, level=level, text=text))
-            status, error = self._judge(call, result, status_path, stderr_path, timeout)
+            verdict = judge(call, result, status_path, stderr_path, timeout)
+            error = verdict if isinstance(verdict, Failure) else None
             module_state.calls += 1
             module_state.wall_time += result.wall_time
             module_state.max_wall_time = max(module_state.max_wall_time, result.wall_time)
@@ -668,9 +666,9 @@ class Engine:
                     reason=None if error is None else str(error.error).partition("\n")[0],
                 )
             )
-            if status is not None:
-                return status
-            assert error is not None
+            if error is None:
+                assert isinstance(verdict, Status)
+                return verdict
             module_state.failures += 1
             if attempt == attempts:
                 raise error.error
@@ -685,51 +683,6 @@ class Engine:
             self._catch_up()
             time.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def _judge(
-        self,
-        call: Call,
-        result: CallResult,
-        status_path: Path,
-        stderr_path: Path,
-        timeout: float | None,
-    ) -> tuple[Status | None, _Failure | None]:
-        """The status of a successful attempt, or why it failed."""
-        module = call.module
-        where = f"module {module.name!r} ({_describe(call)})"
-        facts: dict[str, Any] = {
-            "module": module.name,
-            "tick": call.tick,
-            "mode": call.mode.value,
-            "exit_code": result.exit_code,
-            "log_path": stderr_path,
-        }
-        if result.error is not None:
-            message = _with_log(f"{where} {result.error}", stderr_path)
-            return None, _Failure("error", ModuleError(message, **facts))
-        if result.timed_out:
-            message = f"{where} ran longer than its timeout of {timeout:g} s and was stopped"
-            return None, _Failure(
-                "timeout", ModuleTimeoutError(_with_log(message, stderr_path), **facts)
-            )
-        if result.exit_code is None:
-            how = f"was killed by signal {_signal_name(result.signal)}"
-            return None, _Failure(
-                "signal", ModuleError(_with_log(f"{where} {how}", stderr_path), **facts)
-            )
-        if result.exit_code != 0:
-            message = f"{where} exited with code {result.exit_code}"
-            return None, _Failure("exit", ModuleError(_with_log(message, stderr_path), **facts))
-        try:
-            status = read_status(status_path)
-        except StatusProblem as exc:
-            message = _with_log(f"{where}: {exc}", stderr_path)
-            return None, _Failure("status", StatusFileError(message, **facts))
-        if not status.success:
-            said = f": {status.message}" if status.message else ""
-            message = _with_log(f"{where} reported status 'fail'{said}", stderr_path)
-            return None, _Failure("fail", StatusFileError(message, **facts))
-        return status, None
 
     # -- checkpoints and signals -----------------------------------------------------------
 
@@ -782,7 +735,7 @@ class Engine:
         if self._stopping and self._signal is None:
             raise _Stopped
         if self._signal is not None:
-            name = _signal_name(self._signal)
+            name = signal_name(self._signal)
             raise RunInterrupted(
                 f"stopped by {name}; the run can be continued with "
                 f"'simba run --resume {self.rundir.root}'",
@@ -846,12 +799,6 @@ class _Stopped(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class _Failure:
-    outcome: str
-    error: ModuleError
-
-
-@dataclass(frozen=True, slots=True)
 class _Upcoming:
     """The call after the running one, for writing its config ahead."""
 
@@ -905,26 +852,6 @@ def _with_next(batches: Iterator[Batch]) -> Iterator[tuple[Batch, Batch | None]]
         following = next(batches, None)
         yield batch, following
         batch = following
-
-
-def _describe(call: Call) -> str:
-    if call.mode is Mode.STEP:
-        return f"step at tick {call.tick}"
-    return f"{call.mode.value} call at tick {call.tick}"
-
-
-def _with_log(message: str, stderr_path: Path) -> str:
-    lines = tail(stderr_path)
-    if not lines:
-        return f"{message}; its stderr is empty"
-    return f"{message}; last lines of its stderr:\n{format_tail(lines)}\n(full log: {stderr_path})"
-
-
-def _signal_name(number: int | None) -> str:
-    try:
-        return signal.Signals(number or 0).name
-    except ValueError:
-        return str(number)
 
 
 def run(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import time
@@ -278,7 +279,7 @@ def test_config_written_ahead_follows_each_status(
     seen = [r["config"] for r in records(log)]
     assert len(seen) >= 4
     assert seen[0]["commonData"] == {"last": None}
-    for before, config in zip(seen, seen[1:]):
+    for before, config in itertools.pairwise(seen):
         assert config["commonData"] == {"last": f"solo@{before['mode']}{before['currentTick']}"}
 
 

@@ -1,0 +1,96 @@
+"""The verdict on one call attempt: its status, or why it failed (DESIGN §5, §8).
+
+The same for every back-end: a runner reports how the process ended
+(:class:`~simba.runners.base.CallResult`), and :func:`judge` reads the status file
+only if that went well.  A failure names the module, the call and the reason, with
+the tail of the module's stderr.
+"""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ModuleError, ModuleTimeoutError, StatusFileError, format_tail
+from .plan import Call, Mode
+from .protocol import Status, StatusProblem, read_status, tail
+from .runners.base import CallResult
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    outcome: str
+    """``error``, ``timeout``, ``signal``, ``exit``, ``status`` or ``fail`` (as traced)."""
+    error: ModuleError
+
+
+def judge(
+    call: Call,
+    result: CallResult,
+    status_path: Path,
+    stderr_path: Path,
+    timeout: float | None,
+) -> Status | Failure:
+    """The status of a successful attempt, or why it failed."""
+    problem: StatusProblem | None = None
+    status: Status | None = None
+    if result.error is None and not result.timed_out and result.exit_code == 0:
+        try:
+            status = read_status(status_path)
+        except StatusProblem as exc:
+            problem = exc
+        else:
+            if status.success:
+                return status
+    where = f"module {call.module.name!r} ({describe(call)})"
+
+    def failure(outcome: str, kind: type[ModuleError], message: str) -> Failure:
+        return Failure(
+            outcome,
+            kind(
+                _with_log(message, stderr_path),
+                module=call.module.name,
+                tick=call.tick,
+                mode=call.mode.value,
+                exit_code=result.exit_code,
+                log_path=stderr_path,
+            ),
+        )
+
+    if result.error is not None:
+        return failure("error", ModuleError, f"{where} {result.error}")
+    if result.timed_out:
+        message = f"{where} ran longer than its timeout of {timeout:g} s and was stopped"
+        return failure("timeout", ModuleTimeoutError, message)
+    if result.exit_code is None:
+        message = f"{where} was killed by signal {signal_name(result.signal)}"
+        return failure("signal", ModuleError, message)
+    if result.exit_code != 0:
+        return failure("exit", ModuleError, f"{where} exited with code {result.exit_code}")
+    if problem is not None:
+        return failure("status", StatusFileError, f"{where}: {problem}")
+    assert status is not None  # read, valid, and not a success
+    said = f": {status.message}" if status.message else ""
+    return failure("fail", StatusFileError, f"{where} reported status 'fail'{said}")
+
+
+def describe(call: Call) -> str:
+    """``step at tick 3``, ``start call at tick 0``."""
+    if call.mode is Mode.STEP:
+        return f"step at tick {call.tick}"
+    return f"{call.mode.value} call at tick {call.tick}"
+
+
+def signal_name(number: int | None) -> str:
+    try:
+        return signal.Signals(number or 0).name
+    except ValueError:
+        return str(number)
+
+
+def _with_log(message: str, stderr_path: Path) -> str:
+    lines = tail(stderr_path)
+    if not lines:
+        return f"{message}; its stderr is empty"
+    return f"{message}; last lines of its stderr:\n{format_tail(lines)}\n(full log: {stderr_path})"
