@@ -7,6 +7,11 @@ once a second, and at failure, end and signals), and it writes ``summary.json`` 
 every outcome.  On SIGINT/SIGTERM it stops the running module processes, checkpoints
 and raises :class:`~simba.errors.RunInterrupted`.  It never prints; observers render
 its events.
+
+Between two serial calls it does only what decides the next call; the rest (events,
+the checkpoint boundary, the next call's directory and config) follows while the next
+module runs (:mod:`simba.ahead`).  Where a run starts is :mod:`simba.opening`'s
+business, the verdict on each attempt :mod:`simba.verdict`'s.
 """
 
 from __future__ import annotations
@@ -25,16 +30,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
+from .ahead import ConfigAhead, Upcoming
 from .checkpoint import (
     Checkpoint,
     Position,
-    load_checkpoint,
     save_checkpoint,
-    successful_calls,
 )
 from .errors import (
     CheckpointError,
-    RunDirectoryError,
     RunInterrupted,
     ServiceError,
     SimbaError,
@@ -50,13 +53,13 @@ from .events import (
     RunWarning,
     TickStarted,
 )
-from .jsonfile import read_json, write_json, write_json_new
+from .jsonfile import write_json, write_json_new
 from .observers.trace import TraceWriter
-from .plan import Batch, Call, Mode, Plan
+from .opening import open_run, resume_source
+from .plan import Batch, Call, Plan
 from .protocol import Status, StatusProblem, build_config, common_update, read_status
 from .rundir import RunDirectory, default_run_id
 from .runners.base import CallRequest, Runner
-from .runners.process import kill_leftovers
 from .runners.router import default_runner
 from .scenario import Scenario
 from .services import ServiceHost
@@ -154,7 +157,7 @@ class Engine:
         """Serial batches: events wait in ``_pending`` until the next call has started."""
         self._pending: deque[Callable[[], None]] = deque()
         self._overlap_error: BaseException | None = None
-        self._speculated: _Speculation | None = None
+        self._speculated: ConfigAhead | None = None
         """The upcoming call's config as written ahead, while the previous call ran."""
         self._failure: ServiceError | None = None
         """Set from a service's watcher thread when the service ended on its own."""
@@ -171,7 +174,16 @@ class Engine:
 
     def run(self) -> RunResult:
         """Run (or resume) the scenario; raises a :class:`SimbaError` if it cannot finish."""
-        position = self._open()
+        opening = open_run(
+            self.scenario,
+            self.rundir,
+            resume=self.options.resume is not None,
+            overwrite=self.options.overwrite,
+            timeout=self.options.timeout,
+        )
+        position, self._replay = opening.position, opening.replay
+        if opening.state is not None:
+            self.state, self._replay_offset = opening.state, opening.replay_offset
         for name in self._module_dirs:
             self.rundir.module_dirs(name).create()
         self._started = time.perf_counter()
@@ -268,7 +280,7 @@ class Engine:
         while pending:
             pending.popleft()()
 
-    def _overlap(self, upcoming: _Upcoming | None) -> Callable[[], None]:
+    def _overlap(self, upcoming: Upcoming | None) -> Callable[[], None]:
         """The ``meanwhile`` of a serial call: catch up, then write ``upcoming``'s config."""
 
         def meanwhile() -> None:
@@ -282,7 +294,7 @@ class Engine:
 
         return meanwhile
 
-    def _speculate(self, upcoming: _Upcoming) -> None:
+    def _speculate(self, upcoming: Upcoming) -> None:
         """Write ``upcoming``'s config as it will be if the running call changes nothing.
 
         The running call's own module gets the last-run values the call will give it;
@@ -302,87 +314,13 @@ class Engine:
             call, self.rundir.call_dir(call), upcoming.time, view, module_state
         )
         write_json_new(paths_and_config[0], paths_and_config[2])
-        self._speculated = _Speculation(
+        self._speculated = ConfigAhead(
             call,
             view,
             module_state.module_data,
             (module_state.last_run_tick, module_state.last_run_time),
             self.services.documents,
             paths_and_config,
-        )
-
-    def _open(self) -> Position:
-        """Create, continue or resume the run directory; the position to start from."""
-        scenario, rundir = self.scenario, self.rundir
-        if self.options.resume is not None:
-            if not rundir.root.is_dir():
-                raise RunDirectoryError(f"cannot resume: {rundir.root} does not exist")
-            rundir.open_existing()
-            start = Position(mode=Mode.START.value, tick=self.timeline.initial_tick)
-            if not rundir.checkpoint_file.exists() and rundir.run_info_file.exists():
-                # The driver died before its first checkpoint, so before any call.
-                self._check_fingerprint(read_json(rundir.run_info_file).get("fingerprint"))
-                kill_leftovers(rundir.root)
-                self._replay = self._continued_calls()
-                return start
-            checkpoint = load_checkpoint(rundir.checkpoint_file)
-            self._check_fingerprint(checkpoint.fingerprint)
-            kill_leftovers(rundir.root)
-            self.state = checkpoint.state
-            done = successful_calls(rundir.trace_file, checkpoint.trace_offset)
-            self._replay_offset = checkpoint.trace_offset
-            continued = self._continued_calls()
-            self._replay = lambda call: (
-                (call.module.name, call.mode.value, call.tick) in done or continued(call)
-            )
-            return checkpoint.position
-        start = Position(mode=Mode.START.value, tick=self.timeline.initial_tick)
-        continue_from = scenario.driver.continue_from_tick
-        if continue_from is not None:
-            if not rundir.root.is_dir():
-                raise RunDirectoryError(
-                    f"continueFromTick {continue_from} needs the earlier run's directory "
-                    f"{rundir.root}, which does not exist; give its runId"
-                )
-            rundir.open_existing()
-            kill_leftovers(rundir.root)
-            self._replay = self._continued_calls()
-            write_json(rundir.run_info_file, self._run_info())
-        else:
-            rundir.create(self._run_info(), overwrite=self.options.overwrite)
-        return start
-
-    def _run_info(self) -> dict[str, Any]:
-        """``.simba/run.json``: what ``--resume`` needs to find and check the scenario."""
-        return {
-            "simba": __version__,
-            "scenario": str(self.scenario.source),
-            "fingerprint": self.scenario.fingerprint,
-            "timeout": self.options.timeout,
-        }
-
-    def _check_fingerprint(self, fingerprint: object) -> None:
-        """Refuse to resume with scenario files that changed since the run started."""
-        scenario = self.scenario
-        if fingerprint != scenario.fingerprint:
-            self.rundir.unlock()
-            files = ", ".join(
-                map(str, dict.fromkeys((scenario.driver_file, scenario.schedule_file)))
-            )
-            raise CheckpointError(
-                f"cannot resume {self.rundir.root}: the scenario files ({files}) "
-                "changed since the run started; restore them, or start a new run"
-            )
-
-    def _continued_calls(self) -> Callable[[Call], bool]:
-        """Whether continueFromTick takes a call from the earlier run instead of executing it."""
-        continue_from = self.scenario.driver.continue_from_tick
-        initial = self.timeline.initial_tick
-        if continue_from is None:
-            return lambda call: False
-        return lambda call: (
-            (call.mode is Mode.STEP and call.tick < continue_from)
-            or (call.mode is Mode.START and continue_from > initial)
         )
 
     def _carried_over(self, position: Position) -> int:
@@ -439,7 +377,7 @@ class Engine:
         for position, call in enumerate(calls):
             view = self._view(call, position, base, done)
             if position + 1 < len(calls):
-                upcoming = _Upcoming(
+                upcoming = Upcoming(
                     calls[position + 1],
                     current_time,
                     partial(self._view, calls[position + 1], position + 1, base, done),
@@ -447,7 +385,7 @@ class Engine:
                     current_time,
                 )
             elif following is not None:
-                upcoming = _Upcoming(
+                upcoming = Upcoming(
                     following.calls[0],
                     self.timeline.time(following.tick),
                     lambda: self.state.common_data,
@@ -798,48 +736,6 @@ class _Stopped(Exception):
     """A call was cut off because another call of its batch failed."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Upcoming:
-    """The call after the running one, for writing its config ahead."""
-
-    call: Call
-    time: datetime
-    view: Callable[[], Mapping[str, Any] | None]
-    """Its commonData if the running call changes none."""
-    after: Call | None
-    """The running call, if it is of the same module (whose last-run values it sets)."""
-    now: datetime
-    """The running call's time."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Speculation:
-    """A config written ahead, and what it took as given."""
-
-    call: Call
-    view: Mapping[str, Any] | None
-    module_data: Mapping[str, Any] | None
-    last_run: tuple[int | None, datetime | None]
-    services: Mapping[str, Any] | None
-    paths_and_config: tuple[Path, Path, dict[str, Any]]
-
-    def holds(
-        self,
-        call: Call,
-        view: Mapping[str, Any] | None,
-        module_state: ModuleState,
-        services: Mapping[str, Any] | None,
-    ) -> bool:
-        """Whether the config written ahead is ``call``'s (state is replaced, never mutated)."""
-        return (
-            call is self.call
-            and view is self.view
-            and module_state.module_data is self.module_data
-            and (module_state.last_run_tick, module_state.last_run_time) == self.last_run
-            and services is self.services
-        )
-
-
 def _position(batch: Batch | None, final_tick: int) -> Position:
     if batch is None:
         return Position(mode="done", tick=final_tick)
@@ -880,14 +776,6 @@ def resume_options(
 ) -> tuple[Path, RunOptions]:
     """The scenario path and options with which to resume the run in ``run_dir``."""
     directory = run_dir.resolve()
-    info_file = directory / ".simba" / "run.json"
-    try:
-        info = read_json(info_file)
-        source, stored_timeout = info["scenario"], info.get("timeout")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise RunDirectoryError(
-            f"cannot resume {directory}: it is not a SIMBA run directory ({info_file} is "
-            "missing or damaged)"
-        ) from exc
+    source, stored_timeout = resume_source(directory)
     chosen = timeout if timeout is not None else stored_timeout
-    return Path(source), RunOptions(resume=directory, timeout=chosen, jobs=jobs)
+    return source, RunOptions(resume=directory, timeout=chosen, jobs=jobs)
