@@ -15,16 +15,26 @@ import os
 import select
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+#: A new process group for the module (not a new session: on this kind of machine
+#: setsid() made each process start about 0.1 ms slower, and the group is what SIMBA
+#: signals).  Python 3.10 has only start_new_session.
+_OWN_GROUP: dict[str, Any] = (
+    {"process_group": 0} if sys.version_info >= (3, 11) else {"start_new_session": True}
+)
 #: Seconds between SIGTERM and SIGKILL.
 GRACE_PERIOD = 5.0
 #: After the module exited, how long to wait for pipes that something else holds open.
 DRAIN_PERIOD = 1.0
+#: Once a module's output pipes have closed, how long to look for its exit without sleeping.
+_EXIT_SPIN = 0.0002
 #: At most this many INFO:/ERROR: lines are reported per call.
 MAX_LINES = 1000
 #: A line longer than this is not inspected beyond its start.
@@ -138,7 +148,7 @@ class ModuleProcess:
                 stderr=err_write,
                 cwd=cwd,
                 env=env,
-                start_new_session=True,
+                **_OWN_GROUP,
             )
         except OSError:
             os.close(out_read)
@@ -187,11 +197,20 @@ class ModuleProcess:
         deadline = None if timeout is None else now + timeout
         kill_at: float | None = None
         drain_until: float | None = None
+        spin_until: float | None = None
         while not until() and (pipes or not self.exited):
             wait = _earliest(deadline, kill_at, drain_until)
             if self.exit_fd is None and not self.exited:  # no pidfd: look every 10 ms
                 wait = 0.01 if wait is None else min(wait, 0.01)
-            events = poller.poll(None if wait is None else int(wait * 1000) + 1)
+            events = None
+            if not pipes and not self.exited and spin_until is None:
+                # The pipes close as the process exits, just before its pidfd turns
+                # readable: look for that for a moment rather than sleep and wake again.
+                spin_until = time.perf_counter() + _EXIT_SPIN
+                while not events and time.perf_counter() < spin_until:
+                    events = poller.poll(0)
+            if not events:
+                events = poller.poll(None if wait is None else int(wait * 1000) + 1)
             for fd, _ in events:
                 if fd == wake_fd:  # cancelled: SIGTERM now, SIGKILL after the grace period
                     poller.unregister(fd)
