@@ -8,7 +8,7 @@ check tells whether the file on disk is still the next call's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,7 +24,7 @@ class Upcoming:
 
     call: Call
     time: datetime
-    view: Callable[[], Mapping[str, Any] | None]
+    view: Mapping[str, Any] | None
     """Its commonData if the running call changes none."""
     after: Call | None
     """The running call, if it is of the same module (whose last-run values it sets)."""

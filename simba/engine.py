@@ -280,15 +280,16 @@ class Engine:
         while pending:
             pending.popleft()()
 
-    def _overlap(self, upcoming: Upcoming | None) -> Callable[[], None]:
-        """The ``meanwhile`` of a serial call: catch up, then write ``upcoming``'s config."""
+    def _overlap(self, upcoming: Callable[[], Upcoming | None]) -> Callable[[], None]:
+        """The ``meanwhile`` of a serial call: catch up, then write the next call's config."""
 
         def meanwhile() -> None:
             try:
                 self._catch_up()
-                if upcoming is not None:
+                following = upcoming()
+                if following is not None:
                     with contextlib.suppress(OSError):  # then the call writes it, or says why
-                        self._speculate(upcoming)
+                        self._speculate(following)
             except BaseException as exc:  # raised once the call has ended (see _execute)
                 self._overlap_error = exc
 
@@ -309,7 +310,7 @@ class Engine:
             module_state = dataclasses.replace(
                 module_state, last_run_tick=upcoming.after.tick, last_run_time=upcoming.now
             )
-        view = upcoming.view()
+        view = upcoming.view
         paths_and_config = self._config(
             call, self.rundir.call_dir(call), upcoming.time, view, module_state
         )
@@ -376,30 +377,35 @@ class Engine:
         calls = batch.calls
         for position, call in enumerate(calls):
             view = self._view(call, position, base, done)
-            if position + 1 < len(calls):
-                upcoming = Upcoming(
-                    calls[position + 1],
-                    current_time,
-                    partial(self._view, calls[position + 1], position + 1, base, done),
-                    call,
-                    current_time,
-                )
-            elif following is not None:
-                upcoming = Upcoming(
-                    following.calls[0],
-                    self.timeline.time(following.tick),
-                    lambda: self.state.common_data,
-                    call,
-                    current_time,
-                )
-            else:
-                upcoming = None
-            if upcoming is not None and upcoming.call.module.name != call.module.name:
-                upcoming = dataclasses.replace(upcoming, after=None)
-            self._meanwhile = self._overlap(upcoming)
+            self._meanwhile = self._overlap(
+                partial(self._upcoming, batch, position, following, base, done, current_time)
+            )
             update = self._call(call, current_time, view)
             done.append((call.module.name, update))
             self.state.common_data = apply_updates(self.state.common_data, (update,))
+
+    def _upcoming(
+        self,
+        batch: Batch,
+        position: int,
+        following: Batch | None,
+        base: Mapping[str, Any] | None,
+        done: list[tuple[str, CommonUpdate]],
+        current_time: datetime,
+    ) -> Upcoming | None:
+        """The call after ``batch.calls[position]``, with what its config will hold if that
+        call changes nothing (asked while it runs, before its update is in ``done``)."""
+        running = batch.calls[position]
+        if position + 1 < len(batch.calls):
+            call = batch.calls[position + 1]
+            at, view = current_time, self._view(call, position + 1, base, done)
+        elif following is not None:
+            call = following.calls[0]
+            at, view = self.timeline.time(following.tick), self.state.common_data
+        else:
+            return None
+        after = running if call.module.name == running.module.name else None
+        return Upcoming(call, at, view, after, current_time)
 
     def _view(
         self,

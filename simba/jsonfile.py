@@ -15,7 +15,8 @@ from typing import Any
 
 #: Largest JSON document SIMBA reads (status files, scenario files).
 MAX_BYTES = 16 * 1024 * 1024
-_CHUNK = 65536
+_FIRST_READ = 8192
+_CHUNK = 1024 * 1024
 
 
 class JSONFileError(ValueError):
@@ -68,17 +69,22 @@ def read_json(path: Path, *, max_bytes: int | None = MAX_BYTES) -> Any:
 
 def read_file(path: Path, *, max_bytes: int | None = MAX_BYTES) -> bytes:
     """The bytes of ``path``, with :func:`read_json`'s errors (but not parsed)."""
+    limit = None if max_bytes is None else max_bytes + 1  # one byte more shows a file too big
     try:
         fd = os.open(path, os.O_RDONLY)
         try:
-            size = os.fstat(fd).st_size
-            # One read, of one byte more than expected: a file over the limit shows.
-            data = os.read(fd, (size if max_bytes is None else min(size, max_bytes)) + 1)
-            while max_bytes is None and len(data) > size:  # it grew meanwhile: read on
-                more = os.read(fd, _CHUNK)
-                if not more:
-                    break
-                data += more
+            # Most files SIMBA reads are small: one read, without asking for the size first.
+            data = os.read(fd, _FIRST_READ)
+            if len(data) == _FIRST_READ:
+                parts, total = [data], len(data)
+                while limit is None or total < limit:
+                    wanted = _CHUNK if limit is None else min(_CHUNK, limit - total)
+                    more = os.read(fd, wanted)
+                    if not more:
+                        break
+                    parts.append(more)
+                    total += len(more)
+                data = b"".join(parts)
         finally:
             os.close(fd)
     except FileNotFoundError:
