@@ -234,6 +234,9 @@ class Engine:
             self.services.close()
             if self._pool is not None:
                 self._pool.shutdown()
+            if self._speculated is not None:  # written ahead for a call that never came
+                with contextlib.suppress(OSError):
+                    self._speculated.paths_and_config[0].unlink()
             self.rundir.close()
             self._finish(error)
             self.observers.remove(self._trace)

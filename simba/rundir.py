@@ -184,12 +184,14 @@ class RunDirectory:
         return made
 
     def close(self) -> None:
-        """Undo what was prepared but not used (no tick directory without a call)."""
+        """Undo what was prepared but not used (no tick directory without a call).
+
+        A directory is removed only if this driver made it and it is empty (the engine
+        removes the config it wrote ahead first); anything else in it is kept.
+        """
         for path, made in self._prepared.items():
-            if made:  # only this driver's files (an upcoming config) can be in it
+            if made:
                 with contextlib.suppress(OSError):
-                    for leftover in path.iterdir():
-                        leftover.unlink()
                     path.rmdir()
         self._prepared.clear()
 
