@@ -15,7 +15,9 @@ from conftest import process_gone, run_simba_measured
 
 from simba.engine import Engine, RunOptions
 from simba.errors import ModuleError
+from simba.events import CallFinished, Event
 from simba.observers.trace import read_trace
+from simba.runners.process import kill_leftovers
 from simba.scenario import load_scenario
 
 MODULES = Path(__file__).resolve().parent / "modules"
@@ -522,6 +524,34 @@ def test_engine_raises_module_error_with_facts(
     error = caught.value
     assert (error.module, error.tick, error.mode, error.exit_code) == ("bad", 2, "step", 5)
     assert error.log_path == tmp_path / "runs" / "run" / "3" / "stderr_1"
+
+
+def test_failure_while_the_next_module_runs_stops_the_run_cleanly(
+    write_scenario: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Work done while a module runs (here an observer that breaks on the second finished
+    call) fails the run once that module has ended: the error reaches the caller, no
+    module process is left, and summary.json says failed."""
+    log = tmp_path / "calls.jsonl"
+    scenario = write_scenario([spec("rec", 1, RECORD, moduleData={"log": str(log)})])
+    finished: list[CallFinished] = []
+
+    def breaks(event: Event) -> None:
+        if isinstance(event, CallFinished):
+            finished.append(event)
+            if len(finished) == 2:
+                raise RuntimeError("observer broke")
+
+    loaded = load_scenario(scenario)
+    engine = Engine(loaded, RunOptions(output_directory=tmp_path / "runs", run_id="r"), [breaks])
+    with pytest.raises(RuntimeError, match="observer broke"):
+        engine.run()
+    run_dir = tmp_path / "runs" / "r"
+    # The second call finished (its event broke the observer) while the third ran; the
+    # third was let finish, and no fourth call started.
+    assert len(records(log)) == 3
+    assert summary_of(run_dir)["outcome"] == "failed"
+    assert kill_leftovers(run_dir) == 0  # no module process of the run is left
 
 
 def test_large_output_without_newlines_is_not_held_in_memory(
