@@ -28,7 +28,7 @@ from pathlib import Path
 
 from simba.runners.base import CallRequest
 from simba.runners.parsl import ParslRunner
-from simba.scenario import ModuleSpec, load_scenario
+from simba.scenario.loader import ModuleSpec, load_scenario
 
 
 def tiny_module(directory: Path) -> ModuleSpec:
@@ -63,7 +63,7 @@ def runner_round(root: Path, module: ModuleSpec, calls: int) -> tuple[float, flo
         )
 
     started = time.perf_counter()
-    runner = ParslRunner(run_dir, environment={"SIMBA_RUN_DIR": str(run_dir)})
+    runner = ParslRunner(run_dir / "parsl", environment={"SIMBA_RUN_DIR": str(run_dir)})
     first = runner.run(request(0))
     assert first.exit_code == 0, first
     first_result = time.perf_counter() - started

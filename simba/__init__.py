@@ -13,11 +13,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__
+from simba._version import __version__
 
 if TYPE_CHECKING:
-    from .engine import Engine, RunOptions, RunResult, run
-    from .errors import (
+    from simba.engine.loop import Engine, RunOptions, RunResult, run
+    from simba.errors import (
         CheckpointError,
         ModuleError,
         ModuleTimeoutError,
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
         SimbaError,
         StatusFileError,
     )
-    from .scenario import ModuleSpec, Scenario, load_scenario
+    from simba.scenario.loader import ModuleSpec, Scenario, load_scenario
 
     load = load_scenario
 

@@ -1,3 +1,3 @@
-from .cli import main
+from simba.cli import main
 
 main()

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from .scenario import ModuleSpec, Scenario
+from simba.scenario.loader import ModuleSpec, Scenario
 
 
 class Mode(str, Enum):

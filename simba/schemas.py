@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import Problem
+from simba.errors import Problem
 
 NAMES = ("driver", "schedule", "module", "status", "descriptor", "sweep")
 

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from conftest import process_gone, run_simba_measured
 
-from simba.engine import Engine, RunOptions
+from simba.engine.journal import read_trace
+from simba.engine.loop import Engine, RunOptions
 from simba.errors import ModuleError
 from simba.events import CallFinished, Event
-from simba.observers.trace import read_trace
-from simba.runners.process import kill_leftovers
-from simba.scenario import load_scenario
+from simba.process import kill_leftovers
+from simba.scenario.loader import load_scenario
 
 MODULES = Path(__file__).resolve().parent / "modules"
 OK = str(MODULES / "ok.sh")

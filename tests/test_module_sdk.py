@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from conftest import SMALL_DRIVER, run_cli
 
-from simba.observers.trace import read_trace
+from simba.engine.journal import read_trace
 
 MODULES = Path(__file__).resolve().parent / "modules"
 COUNTER = str(MODULES / "sdk_counter.py")

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from simba.archive import MAX_ENTRIES
-from simba.packages import (
+from simba.packages.archive import MAX_ENTRIES
+from simba.packages.store import (
     ArchiveError,
     DescriptorError,
     PackageError,
@@ -28,7 +28,7 @@ from simba.packages import (
     remove,
     resolve,
 )
-from simba.scenario import load_scenario
+from simba.scenario.loader import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = Path(__file__).resolve().parent / "modules"

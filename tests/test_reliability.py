@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 from conftest import launch, run_processes, run_simba_measured, wait_for
 
-from simba.engine import BACKOFF
-from simba.observers.trace import read_trace
-from simba.runners.process import GRACE_PERIOD
+from simba.engine.journal import read_trace
+from simba.engine.loop import BACKOFF
+from simba.process import GRACE_PERIOD
 
 MODULES = Path(__file__).resolve().parent / "modules"
 MODEL = str(MODULES / "rel_model.py")

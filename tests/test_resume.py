@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from conftest import launch, run_processes, wait_for
 
-from simba.observers.trace import read_trace
+from simba.engine.journal import read_trace
 
 MODULES = Path(__file__).resolve().parent / "modules"
 MODEL = str(MODULES / "rel_model.py")

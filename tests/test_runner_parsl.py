@@ -288,7 +288,7 @@ def test_without_parsl_a_parsl_scenario_fails_validation(
     """Without Parsl, a type-parsl scenario is refused with exit 2 and the install command."""
     scenario = write_scenario([parsl_spec("a", 1, str(MODULES / "ok.sh"))], DRIVER)
     program = (
-        "import sys; sys.modules['parsl'] = None; from simba.cli import main; "
+        "import sys; sys.modules['parsl'] = None; from simba.cli.main import main; "
         f"main(['validate', {str(scenario)!r}])"
     )
     result = subprocess.run(
@@ -352,7 +352,7 @@ def test_reference_slurm_fields_map_onto_parsl_objects(tmp_path: Path) -> None:
     from parsl.providers import SlurmProvider
 
     from simba.runners.parsl import ParslSession
-    from simba.scenario import load_scenario
+    from simba.scenario.loader import load_scenario
 
     shutil.copytree(REFERENCE / "examples" / "slurm", tmp_path / "examples" / "slurm")
     (tmp_path / "examples" / "bin").mkdir()
@@ -381,8 +381,8 @@ def test_launcher_and_executor_fields_reach_parsl(tmp_path: Path) -> None:
     """Renamed executor fields, an SrunLauncher and a LocalProvider's default address are mapped."""
     from parsl.launchers import SrunLauncher
 
-    from simba.parsl_settings import parse_settings
     from simba.runners.parsl import ParslSession
+    from simba.scenario.parsl_settings import parse_settings
 
     settings, problems = parse_settings(
         {

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from conftest import SMALL_DRIVER
 
-from simba.engine import Engine, RunOptions
+from simba.engine.journal import read_trace
+from simba.engine.loop import Engine, RunOptions
 from simba.errors import ModuleError, ModuleTimeoutError, StatusFileError
 from simba.events import Event, ModuleLine, Observer
-from simba.observers.trace import read_trace
 from simba.runners.base import CallRequest
 from simba.runners.resident import ResidentRunner
-from simba.scenario import load_scenario
+from simba.scenario.loader import load_scenario
 
 MODULES = Path(__file__).resolve().parent / "modules"
 COUNTER = str(MODULES / "res_counter.sh")

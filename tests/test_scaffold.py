@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from simba.descriptor import parse_descriptor
+from simba.packages.descriptor import parse_descriptor
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 

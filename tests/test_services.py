@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from conftest import EXAMPLES, run_cli
 
-from simba import services as services_module
-from simba.engine import Engine, RunOptions
+from simba.engine import services as services_module
+from simba.engine.loop import Engine, RunOptions
 from simba.errors import ScenarioError, ServiceError
 from simba.events import (
     CallStarted,
@@ -29,7 +29,7 @@ from simba.events import (
     ServiceStarted,
     ServiceStats,
 )
-from simba.scenario import load_scenario
+from simba.scenario.loader import load_scenario
 
 MODULES = Path(__file__).resolve().parent / "modules"
 SERVICE = str(MODULES / "svc_service.py")

@@ -17,7 +17,7 @@ import pytest
 from conftest import EXAMPLES, run_cli
 
 from simba.errors import ScenarioError
-from simba.sweep import load_sweep
+from simba.sweep.cells import load_sweep
 
 Writer = Callable[..., Path]
 

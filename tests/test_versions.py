@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simba.versions import Range, Version, VersionError, highest
+from simba.packages.versions import Range, Version, VersionError, highest
 
 #: The precedence example of semver 2.0.0, section 11, lowest first.
 SEMVER_ORDER = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from ..events import (
+from simba.events import (
     CallFinished,
     Event,
     ModuleLine,

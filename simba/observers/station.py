@@ -3,7 +3,8 @@
 With ``simba run --api`` the host reads SIMBA's stdout: after the ``API:`` line it
 gets only ``INFO: …`` lines (progress, at most one a second, and the modules' own
 INFO lines) and ``ERROR: …`` lines (failed calls, the modules' ERROR lines, a failed
-run), one line each.  The same observer keeps the :class:`~simba.api.StatusBoard`
+run), one line each.  The same observer keeps the
+:class:`~simba.observers.status_server.StatusBoard`
 that ``GET /`` serves: ``jobsCompleted`` starts from the successful calls the run
 carries over (:attr:`RunStarted.calls_done <simba.events.RunStarted.calls_done>`) and
 grows with every successful call.
@@ -15,8 +16,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from ..api import StatusBoard
-from ..events import (
+from simba.events import (
     CallFinished,
     Event,
     ModuleLine,
@@ -25,6 +25,7 @@ from ..events import (
     ServiceStarted,
     TickStarted,
 )
+from simba.observers.status_server import StatusBoard
 
 #: Seconds between two progress lines.
 PROGRESS_INTERVAL = 1.0

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from ..scenario import ModuleSpec
+from simba.scenario.loader import ModuleSpec
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

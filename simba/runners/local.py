@@ -14,9 +14,9 @@ import os
 import time
 from collections.abc import Mapping
 
-from ..scenario import ModuleSpec
-from .base import CallRequest, CallResult, Runner
-from .process import GRACE_PERIOD, Cancellation, ModuleProcess, Sink
+from simba.process import GRACE_PERIOD, Cancellation, ModuleProcess, Sink
+from simba.runners.base import CallRequest, CallResult, Runner
+from simba.scenario.loader import ModuleSpec
 
 
 class LocalRunner(Runner):

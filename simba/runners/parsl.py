@@ -2,7 +2,7 @@
 
 One :class:`ParslSession` per run holds one Parsl DataFlowKernel, started at the first
 call that needs it, with one HighThroughputExecutor per distinct executor settings
-(:mod:`simba.parsl_settings`); modules with equal settings share an executor.  Parsl
+(:mod:`simba.scenario.parsl_settings`); modules with equal settings share an executor.  Parsl
 writes its run directory into the run's ``.simba/parsl/``.  ``shutdown`` stops the
 kernel and its worker blocks, after a normal end, a failure or a signal; then every
 process on this machine that a block of this run started (worker pools, module
@@ -36,10 +36,9 @@ from concurrent.futures import Future, wait
 from pathlib import Path
 from typing import Any
 
-from ..parsl_settings import ExecutorSettings, LauncherKind, ProviderKind, parameters
-from ..rundir import META
-from .base import CallRequest, CallResult, Runner
-from .process import GRACE_PERIOD, MAX_LINES
+from simba.process import GRACE_PERIOD, MAX_LINES
+from simba.runners.base import CallRequest, CallResult, Runner
+from simba.scenario.parsl_settings import ExecutorSettings, LauncherKind, ProviderKind, parameters
 
 logger = logging.getLogger(__name__)
 
@@ -235,22 +234,21 @@ class ParslSession:
 class ParslRunner(Runner):
     """Runs calls of ``type: parsl`` modules through one :class:`ParslSession`.
 
-    ``run_root`` is the run directory (Parsl's files go to its ``.simba/parsl/``);
-    ``environment`` is added to every call's environment.
+    ``parsl_directory`` receives Parsl's own files (the engine gives the run's
+    ``.simba/parsl/``); ``environment`` is added to every call's environment and
+    exported to every worker pool.
     """
 
     def __init__(
         self,
-        run_root: Path,
+        parsl_directory: Path,
         *,
         environment: Mapping[str, str] | None = None,
         grace_period: float = GRACE_PERIOD,
     ) -> None:
         self.environment = dict(environment or {})
         self.grace_period = grace_period
-        self.session = ParslSession(
-            run_root / META / "parsl", environment={"SIMBA_RUN_DIR": str(run_root)}
-        )
+        self.session = ParslSession(parsl_directory, environment=self.environment)
         self._cancelled = False
 
     def run(self, request: CallRequest) -> CallResult:

@@ -17,9 +17,9 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping
 
-from ..scenario import ModuleSpec
-from .base import CallRequest, CallResult, Runner
-from .process import GRACE_PERIOD, Cancellation, ModuleProcess, Sink
+from simba.process import GRACE_PERIOD, Cancellation, ModuleProcess, Sink
+from simba.runners.base import CallRequest, CallResult, Runner
+from simba.scenario.loader import ModuleSpec
 
 DONE = b"DONE:"
 

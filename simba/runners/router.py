@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
-from ..scenario import ModuleType
-from .base import CallRequest, CallResult, Runner
+from simba.runners.base import CallRequest, CallResult, Runner
+from simba.scenario.loader import ModuleType
 
 
 class TypeRouter(Runner):
@@ -30,24 +31,25 @@ class TypeRouter(Runner):
             runner.shutdown()
 
 
-def default_runner(types: set[ModuleType], environment: Mapping[str, str]) -> Runner:
-    """The runner for a scenario whose modules have ``types``."""
-    from .local import LocalRunner
+def default_runner(
+    types: set[ModuleType], environment: Mapping[str, str], *, parsl_directory: Path
+) -> Runner:
+    """The runner for a scenario whose modules have ``types``.
+
+    ``parsl_directory`` is where Parsl keeps its own files, if a module is of type parsl.
+    """
+    from simba.runners.local import LocalRunner
 
     local = LocalRunner(environment=environment)
     if types <= {ModuleType.LOCAL}:
         return local
     runners: dict[ModuleType, Runner] = {ModuleType.LOCAL: local}
     if ModuleType.RESIDENT in types:
-        from .resident import ResidentRunner
+        from simba.runners.resident import ResidentRunner
 
         runners[ModuleType.RESIDENT] = ResidentRunner(local.module_environment)
     if ModuleType.PARSL in types:
-        from pathlib import Path
+        from simba.runners.parsl import ParslRunner  # imports no Parsl until the first call
 
-        from .parsl import ParslRunner  # imports no Parsl until the first call
-
-        runners[ModuleType.PARSL] = ParslRunner(
-            Path(environment["SIMBA_RUN_DIR"]), environment=environment
-        )
+        runners[ModuleType.PARSL] = ParslRunner(parsl_directory, environment=environment)
     return TypeRouter(runners)

@@ -30,15 +30,52 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import RunDirectoryError
-from .jsonfile import write_json
-from .plan import Call, Mode
-from .timeline import Timeline
+from simba.errors import RunDirectoryError
+from simba.jsonfile import write_json
+from simba.plan import Call, Mode
+from simba.scenario.timeline import Timeline
 
 if TYPE_CHECKING:
-    from .scenario import ModuleSpec
+    from simba.scenario.loader import ModuleSpec
 
 META = ".simba"
+
+
+@dataclass(frozen=True, slots=True)
+class RunFiles:
+    """The paths of a run's own records, under ``<run>/.simba/``: the one place they are named."""
+
+    root: Path
+
+    @property
+    def meta(self) -> Path:
+        return self.root / META
+
+    @property
+    def run_info(self) -> Path:
+        """``run.json``: the scenario's path and fingerprint, for ``--resume``."""
+        return self.meta / "run.json"
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.meta / "checkpoint.json"
+
+    @property
+    def trace(self) -> Path:
+        return self.meta / "trace.jsonl"
+
+    @property
+    def summary(self) -> Path:
+        return self.meta / "summary.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.meta / "lock"
+
+    @property
+    def parsl(self) -> Path:
+        """Parsl's own run directory (its logs, the interchange's files)."""
+        return self.meta / "parsl"
 
 
 def default_run_id() -> str:
@@ -51,10 +88,11 @@ class RunDirectory:
     def __init__(self, root: Path, timeline: Timeline, module_count: int) -> None:
         self.root = root
         self.timeline = timeline
-        self.meta = root / META
-        self.trace_file = self.meta / "trace.jsonl"
-        self.summary_file = self.meta / "summary.json"
-        self.checkpoint_file = self.meta / "checkpoint.json"
+        self.files = files = RunFiles(root)
+        self.meta = files.meta
+        self.trace_file = files.trace
+        self.summary_file = files.summary
+        self.checkpoint_file = files.checkpoint
         self._width = len(str(module_count))
         self._current: Path | None = None  # the directory used last (batches go in order)
         self.made_here = False
@@ -64,7 +102,7 @@ class RunDirectory:
         self._prepared: dict[Path, bool] = {}  # made ahead of use -> made by this driver
         self._call_dirs: list[tuple[Call, Path]] = []
         self._lock_fd: int | None = None
-        self.run_info_file = self.meta / "run.json"
+        self.run_info_file = files.run_info
 
     @staticmethod
     def locate(output_directory: Path, run_id: str, cell_id: str | None) -> Path:
@@ -125,7 +163,7 @@ class RunDirectory:
         """Hold an exclusive lock on the run directory until :meth:`unlock` or exit."""
         import fcntl
 
-        fd = os.open(self.meta / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.files.lock, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

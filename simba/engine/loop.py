@@ -1,6 +1,6 @@
 """The run loop: plan -> config -> runner -> status -> merge, emitting events.
 
-The engine owns the :class:`~simba.state.RunState`, writes every config document,
+The engine owns the :class:`~simba.engine.state.RunState`, writes every config document,
 judges every call the same way whatever the back-end, and stops the run at the first
 failed call (after its retries).  It checkpoints at batch boundaries (at most about
 once a second, and at failure, end and signals), and it writes ``summary.json`` in
@@ -10,8 +10,8 @@ its events.
 
 Between two serial calls it does only what decides the next call; the rest (events,
 the checkpoint boundary, the next call's directory and config) follows while the next
-module runs (:mod:`simba.ahead`).  Where a run starts is :mod:`simba.opening`'s
-business, the verdict on each attempt :mod:`simba.verdict`'s.
+module runs (:mod:`simba.engine.lookahead`).  Where a run starts is :mod:`simba.engine.start`'s
+business, the verdict on each attempt :mod:`simba.engine.verdict`'s.
 """
 
 from __future__ import annotations
@@ -29,20 +29,28 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__
-from .ahead import ConfigAhead, Upcoming
-from .checkpoint import (
+from simba._version import __version__
+from simba.engine.checkpoint import (
     Checkpoint,
     Position,
     save_checkpoint,
 )
-from .errors import (
+from simba.engine.journal import TraceWriter
+from simba.engine.lookahead import ConfigAhead, Upcoming
+from simba.engine.protocol import Status, StatusProblem, build_config, common_update, read_status
+from simba.engine.rundir import RunDirectory, default_run_id
+from simba.engine.services import ServiceHost
+from simba.engine.signals import SignalForwarding
+from simba.engine.start import open_run, resume_source
+from simba.engine.state import CommonUpdate, ModuleState, RunState, apply_updates
+from simba.engine.verdict import Failure, describe, judge
+from simba.errors import (
     CheckpointError,
     RunInterrupted,
     ServiceError,
     SimbaError,
 )
-from .events import (
+from simba.events import (
     CallFinished,
     CallStarted,
     Event,
@@ -53,19 +61,12 @@ from .events import (
     RunWarning,
     TickStarted,
 )
-from .jsonfile import write_json, write_json_new
-from .observers.trace import TraceWriter
-from .opening import open_run, resume_source
-from .plan import Batch, Call, Plan
-from .protocol import Status, StatusProblem, build_config, common_update, read_status
-from .rundir import RunDirectory, default_run_id
-from .runners.base import CallRequest, Runner
-from .runners.router import default_runner
-from .scenario import Scenario
-from .services import ServiceHost
-from .signals import signals_to
-from .state import CommonUpdate, ModuleState, RunState, apply_updates
-from .verdict import Failure, describe, judge, signal_name
+from simba.jsonfile import write_json, write_json_new
+from simba.plan import Batch, Call, Plan
+from simba.process import signal_name
+from simba.runners.base import CallRequest, Runner
+from simba.runners.router import default_runner
+from simba.scenario.loader import Scenario
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -132,7 +133,9 @@ class Engine:
         self.scenario = scenario = scenario.with_placeholders(self.rundir.placeholder_values)
         self.plan = Plan(scenario)
         self.runner = runner or default_runner(
-            {module.type for module in scenario.modules}, {"SIMBA_RUN_DIR": str(root)}
+            {module.type for module in scenario.modules},
+            {"SIMBA_RUN_DIR": str(root)},
+            parsl_directory=self.rundir.files.parsl,
         )
         self.state = RunState(
             common_data=scenario.common_data,
@@ -207,7 +210,7 @@ class Engine:
         )
         error: SimbaError | None = None
         try:
-            with signals_to(self._on_signal), self.runner:
+            with SignalForwarding(self._on_signal), self.runner:
                 self.services.start()  # before the first start call, in priority order
                 for batch, following in _with_next(
                     self.plan.batches_from(position.mode, position.tick)
@@ -766,7 +769,7 @@ def run(
     **options: Any,
 ) -> RunResult:
     """Load (if given a path) and run a scenario; raises a :class:`SimbaError` on failure."""
-    from .scenario import load_scenario
+    from simba.scenario.loader import load_scenario
 
     loaded = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     return Engine(loaded, RunOptions(**options), observers).run()
@@ -774,7 +777,7 @@ def run(
 
 def resume(run_dir: str | Path, *, observers: Iterable[Observer] = (), **options: Any) -> RunResult:
     """Continue the run in ``run_dir`` from its last checkpoint, with its own scenario."""
-    from .scenario import load_scenario
+    from simba.scenario.loader import load_scenario
 
     source, run_options = resume_options(Path(run_dir), **options)
     return Engine(load_scenario(source), run_options, observers).run()

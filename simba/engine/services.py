@@ -10,7 +10,7 @@ one result, and the engine routes every call to the runner of its module's type.
 service gets no calls.  What it needs is a lifetime around the whole run, a watcher
 that reads its output while calls run, a stats poller, and a way to fail the run from
 that watcher.  So the engine owns one :class:`ServiceHost` next to its runner, and
-services are not in :attr:`Scenario.modules <simba.scenario.Scenario.modules>` at all.
+services are not in :attr:`Scenario.modules <simba.scenario.loader.Scenario.modules>` at all.
 
 Per service:
 
@@ -49,11 +49,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import ServiceError, format_tail
-from .events import Event, ModuleLine, RunWarning, ServiceStarted, ServiceStats, TickStarted
-from .rundir import RunDirectory
-from .runners.process import GRACE_PERIOD, ModuleProcess, has_exited
-from .scenario import ModuleSpec
+from simba.engine.rundir import RunDirectory
+from simba.errors import ServiceError, format_tail
+from simba.events import Event, ModuleLine, RunWarning, ServiceStarted, ServiceStats, TickStarted
+from simba.process import GRACE_PERIOD, ModuleProcess, has_exited, signal_name
+from simba.scenario.loader import ModuleSpec
 
 #: Seconds between the SIGTERM that stops a service and the SIGKILL.
 STOP_GRACE_PERIOD = GRACE_PERIOD
@@ -355,7 +355,7 @@ class _Service:
             return "ended"
         if code >= 0:
             return f"exited with code {code}"
-        return f"was killed by signal {_signal_name(-code)}"
+        return f"was killed by signal {signal_name(-code)}"
 
     def _error(self, message: str) -> ServiceError:
         lines = list(self.log.tail)
@@ -460,7 +460,7 @@ class _Service:
             "api": self.api,
             "jobsCompleted": self.jobs_completed,
             "exitCode": code if code is not None and code >= 0 else None,
-            "signal": _signal_name(-code) if code is not None and code < 0 else None,
+            "signal": signal_name(-code) if code is not None and code < 0 else None,
             "endedEarly": bool(self._early),
             "log": str(self.log.path),
         }
@@ -567,10 +567,3 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, urllib.error.URLError):
         return str(exc.reason)
     return str(exc) or type(exc).__name__
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return str(number)

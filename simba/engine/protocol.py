@@ -15,11 +15,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import schemas
-from .jsonfile import MAX_BYTES, JSONFileError, parse_json, read_file
-from .plan import Call, Mode
-from .scenario import ModuleSpec
-from .state import CommonUpdate, ModuleState
+from simba import schemas
+from simba.engine.state import CommonUpdate, ModuleState
+from simba.jsonfile import MAX_BYTES, JSONFileError, parse_json, read_file
+from simba.plan import Call, Mode
+from simba.scenario.loader import ModuleSpec
 
 
 def build_config(

@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._version import __version__
-from .checkpoint import Position, load_checkpoint, successful_calls
-from .errors import CheckpointError, RunDirectoryError
-from .jsonfile import read_json, write_json
-from .plan import Call, Mode
-from .rundir import RunDirectory
-from .runners.process import kill_leftovers
-from .scenario import Scenario
-from .state import RunState
+from simba._version import __version__
+from simba.engine.checkpoint import Position, load_checkpoint, successful_calls
+from simba.engine.rundir import RunDirectory, RunFiles
+from simba.engine.state import RunState
+from simba.errors import CheckpointError, RunDirectoryError
+from simba.jsonfile import read_json, write_json
+from simba.plan import Call, Mode
+from simba.process import kill_leftovers
+from simba.scenario.loader import Scenario
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +95,7 @@ def run_info(scenario: Scenario, timeout: float | None) -> dict[str, Any]:
 
 def resume_source(run_dir: Path) -> tuple[Path, float | None]:
     """The scenario path and the timeout stored in the run directory ``run_dir``."""
-    info_file = run_dir / ".simba" / "run.json"
+    info_file = RunFiles(run_dir).run_info
     try:
         info = read_json(info_file)
         return Path(info["scenario"]), info.get("timeout")

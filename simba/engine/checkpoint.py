@@ -4,7 +4,7 @@ A run keeps two records in ``.simba/``:
 
 - ``checkpoint.json``, written atomically (temporary file, fsync, rename, directory
   fsync) at batch boundaries, at most about once a second, and at failure, end and
-  signals: the position of the next batch, the whole :class:`~simba.state.RunState`,
+  signals: the position of the next batch, the whole :class:`~simba.engine.state.RunState`,
   and how far the trace had got at that moment;
 - ``trace.jsonl``, one flushed line per finished call attempt.
 
@@ -24,9 +24,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import CheckpointError
-from .jsonfile import JSONFileError, read_json, write_json
-from .state import ModuleState, RunState
+from simba.engine.state import ModuleState, RunState
+from simba.errors import CheckpointError
+from simba.jsonfile import JSONFileError, read_json, write_json
 
 FORMAT = 1
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import placeholders, schemas
-from .errors import DescriptorError, PackageError, Problem
-from .jsonfile import JSONFileError, read_json
-from .versions import Range, Version, VersionError
+from simba import placeholders, schemas
+from simba.errors import DescriptorError, PackageError, Problem
+from simba.jsonfile import JSONFileError, read_json
+from simba.packages.versions import Range, Version, VersionError
 
 DESCRIPTOR = "descriptor.json"
 #: Largest descriptor.json read.

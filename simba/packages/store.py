@@ -1,7 +1,7 @@
 """Module packages (DESIGN §10): packing, installing, finding and removing them.
 
 A package is a ZIP archive with ``descriptor.json`` at its root (see
-:mod:`simba.descriptor`) and the module's files.  Installed packages live in::
+:mod:`simba.packages.descriptor`) and the module's files.  Installed packages live in::
 
     $SIMBA_HOME/modules/<namespace>/<name>/<version>/     the unpacked files
         .simba-install.json                                 the archive's sha256 and name
@@ -10,7 +10,7 @@ A package is a ZIP archive with ``descriptor.json`` at its root (see
 
 Packing is deterministic: regular files only, sorted, with a fixed timestamp and
 mode 0644 or 0755, so the same sources give the same bytes and sha256.  Installing
-checks every entry before anything is written (:mod:`simba.archive`) and refuses the
+checks every entry before anything is written (:mod:`simba.packages.archive`) and refuses the
 archive, naming each offending entry and the rule it breaks; the files are unpacked
 into a temporary directory beside the target and renamed into place, so an install
 that fails half-way leaves nothing behind.
@@ -29,8 +29,17 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ._version import __version__
-from .archive import (
+from simba._version import __version__
+from simba.errors import (
+    ArchiveError,
+    DescriptorError,
+    PackageError,
+    PackageNotFoundError,
+    Violation,
+)
+from simba.jsonfile import JSONFileError, read_json, write_json
+from simba.names import is_identifier
+from simba.packages.archive import (
     INSTALL_RECORD,
     RULES,
     check_archive,
@@ -40,21 +49,13 @@ from .archive import (
     open_archive,
     write_zip,
 )
-from .descriptor import (
+from simba.packages.descriptor import (
     DESCRIPTOR,
     Descriptor,
     check_program,
     read_descriptor,
 )
-from .errors import (
-    ArchiveError,
-    DescriptorError,
-    PackageError,
-    PackageNotFoundError,
-    Violation,
-)
-from .jsonfile import JSONFileError, read_json, write_json
-from .versions import Range, VersionError, highest
+from simba.packages.versions import Range, VersionError, highest
 
 __all__ = [
     "RULES",
@@ -79,7 +80,6 @@ __all__ = [
     "simba_home",
 ]
 
-_IDENTIFIER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _REF = re.compile(r"\s*([^/@\s]+)/([^/@\s]+)\s*(?:@(.*))?")
 
 
@@ -132,7 +132,7 @@ class PackageRef:
     def parse(cls, text: str) -> PackageRef:
         """Parse ``namespace/name[@VERSION or RANGE]``; raises :class:`PackageError`."""
         match = _REF.fullmatch(text)
-        if match is None or not all(_IDENTIFIER.fullmatch(p) for p in match.group(1, 2)):
+        if match is None or not all(is_identifier(p) for p in match.group(1, 2)):
             raise PackageError(
                 f"{text!r} does not name a package; write namespace/name, optionally with "
                 "@VERSION or @RANGE (demo/sir@1.2.0, demo/sir@>=1.2,<2)"

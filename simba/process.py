@@ -356,3 +356,11 @@ def has_exited(pid: int) -> bool:  # pragma: no cover - platforms without pidfd
     except ChildProcessError:
         return True
     return info is not None
+
+
+def signal_name(number: int | None) -> str:
+    """``SIGTERM`` for 15: the name of a signal number, or the number if it has none."""
+    try:
+        return signal.Signals(number or 0).name
+    except ValueError:
+        return str(number)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..events import CallFinished, Event
+from simba.events import CallFinished, Event
 
 
 class TraceWriter:

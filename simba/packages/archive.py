@@ -22,15 +22,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-from .descriptor import (
+from simba.errors import ArchiveError, DescriptorError, PackageError, Violation
+from simba.jsonfile import JSONFileError, parse_json
+from simba.packages.descriptor import (
     DESCRIPTOR,
     MAX_DESCRIPTOR_BYTES,
     Descriptor,
     check_program,
     parse_descriptor,
 )
-from .errors import ArchiveError, DescriptorError, PackageError, Violation
-from .jsonfile import JSONFileError, parse_json
 
 #: SIMBA's record of an install, in the package directory; no archive may hold it.
 INSTALL_RECORD = ".simba-install.json"

@@ -8,14 +8,14 @@ the tail of the module's stderr.
 
 from __future__ import annotations
 
-import signal
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ModuleError, ModuleTimeoutError, StatusFileError, format_tail
-from .plan import Call, Mode
-from .protocol import Status, StatusProblem, read_status, tail
-from .runners.base import CallResult
+from simba.engine.protocol import Status, StatusProblem, read_status, tail
+from simba.errors import ModuleError, ModuleTimeoutError, StatusFileError, format_tail
+from simba.plan import Call, Mode
+from simba.process import signal_name
+from simba.runners.base import CallResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,13 +80,6 @@ def describe(call: Call) -> str:
     if call.mode is Mode.STEP:
         return f"step at tick {call.tick}"
     return f"{call.mode.value} call at tick {call.tick}"
-
-
-def signal_name(number: int | None) -> str:
-    try:
-        return signal.Signals(number or 0).name
-    except ValueError:
-        return str(number)
 
 
 def _with_log(message: str, stderr_path: Path) -> str:

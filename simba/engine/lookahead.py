@@ -14,8 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .plan import Call
-from .state import ModuleState
+from simba.engine.state import ModuleState
+from simba.plan import Call
 
 
 @dataclass(frozen=True, slots=True)

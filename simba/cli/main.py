@@ -13,8 +13,8 @@ from typing import Any, NoReturn
 
 import click
 
-from ._version import __version__
-from .terminal import Terminal
+from simba._version import __version__
+from simba.cli.terminal import Terminal
 
 SCENARIO = click.argument("scenario", type=click.Path(path_type=Path))
 
@@ -30,7 +30,7 @@ def _seconds(ctx: click.Context, param: click.Parameter, value: str | None) -> f
     try:
         seconds = float(value)
     except ValueError:
-        from .timeline import parse_duration
+        from simba.scenario.timeline import parse_duration
 
         try:
             seconds = parse_duration(value).total_seconds()
@@ -47,7 +47,7 @@ def _api_address(
     """``--api [HOST:PORT]``; a value that is no address is the SCENARIO, taken by mistake."""
     if value is None:
         return None
-    from .api import DEFAULT_ADDRESS, looks_like_address, parse_address
+    from simba.observers.status_server import DEFAULT_ADDRESS, looks_like_address, parse_address
 
     if value and (looks_like_address(value) and not Path(value).exists()):
         try:
@@ -134,8 +134,8 @@ def run(
     """
     station = _serve_api(api) if api is not None else None  # first: the API line
     scenario = _scenario_after_api(scenario)
-    from .engine import Engine, RunOptions, resume_options
-    from .scenario import load_scenario
+    from simba.engine.loop import Engine, RunOptions, resume_options
+    from simba.scenario.loader import load_scenario
 
     terminal = Terminal() if station is None else Terminal(out=sys.stderr)
     for name, value in (("--run-id", run_id), ("--cell-id", cell_id)):
@@ -193,18 +193,18 @@ def _scenario_after_api(scenario: Path | None) -> Path | None:
 def _serve_api(address: tuple[str, int]) -> Any:
     """Bind, print ``API: <url>`` as the first stdout line, serve; the station observer."""
     global _STATION
-    from .api import listen, url_of
+    from simba.observers.status_server import listen, url_of
 
     try:
         sock = listen(*address)
     except OSError as exc:
-        from .errors import SimbaError
+        from simba.errors import SimbaError
 
         host, port = address
         raise SimbaError(f"--api: cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     Terminal().line(f"API: {url_of(sock)}")
-    from .api import ApiServer, StatusBoard
-    from .observers.station import StationObserver
+    from simba.observers.station import StationObserver
+    from simba.observers.status_server import ApiServer, StatusBoard
 
     board = StatusBoard()
     ApiServer(sock, board).start()
@@ -233,14 +233,14 @@ def _station_options(scenario: Any, options: Any) -> Any:
 
 def _observer(terminal: Terminal, *, as_json: bool, verbose: bool) -> Any:
     if as_json:
-        from .observers.plain import PlainObserver
+        from simba.observers.plain import PlainObserver
 
         return PlainObserver(terminal.err, verbose=verbose)
     if terminal.rich:
-        from .observers.progress import ProgressObserver
+        from simba.observers.progress import ProgressObserver
 
         return ProgressObserver(terminal.console)
-    from .observers.plain import PlainObserver
+    from simba.observers.plain import PlainObserver
 
     return PlainObserver(terminal.out, verbose=verbose)
 
@@ -264,13 +264,10 @@ def _module_table(terminal: Terminal, summary: dict[str, Any]) -> None:
 
 
 def _check_identifier(option: str, value: str | None) -> None:
-    import re
+    from simba.names import RULE, is_identifier
 
-    if value is not None and not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", value):
-        raise click.BadParameter(
-            f"{value!r}: use letters, digits, '_', '.' and '-', not starting with '.' or '-'",
-            param_hint=option,
-        )
+    if value is not None and not is_identifier(value):
+        raise click.BadParameter(f"{value!r}: {RULE}", param_hint=option)
 
 
 @cli.command()
@@ -278,8 +275,8 @@ def _check_identifier(option: str, value: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
 def validate(scenario: Path, as_json: bool) -> None:
     """Check SCENARIO without running anything; exit 2 listing every problem."""
-    from .plan import Plan
-    from .scenario import load_scenario
+    from simba.plan import Plan
+    from simba.scenario.loader import load_scenario
 
     terminal = Terminal()
     loaded = load_scenario(scenario)
@@ -338,8 +335,8 @@ def plan(scenario: Path, ticks: tuple[int | None, int | None] | None, as_json: b
     """Show the tick/time table and the order of calls, without running."""
     import json as jsonlib
 
-    from .plan import Plan
-    from .scenario import load_scenario
+    from simba.plan import Plan
+    from simba.scenario.loader import load_scenario
 
     terminal = Terminal()
     loaded = load_scenario(scenario)
@@ -382,7 +379,7 @@ def plan(scenario: Path, ticks: tuple[int | None, int | None] | None, as_json: b
 )
 def schema(name: str) -> None:
     """Print SIMBA's JSON Schema NAME (draft 2020-12)."""
-    from .schemas import schema_path
+    from simba.schemas import schema_path
 
     Terminal().line(schema_path(name).read_text(encoding="utf-8").rstrip())
 
@@ -416,7 +413,7 @@ def module_new(name: str, lang: str, directory: Path | None) -> None:
     NAME is [NAMESPACE/]NAME (namespace default: local).  The directory gets
     descriptor.json, the module, tests/test_module.py and a sample scenario.json.
     """
-    from .scaffold import new_module
+    from simba.packages.scaffold import new_module
 
     created = new_module(name, lang=lang, directory=directory)
     terminal = Terminal()
@@ -442,7 +439,7 @@ def module_pack(directory: Path, output_directory: Path | None) -> None:
 
     Writes <namespace>-<name>-<version>.zip; the same sources give the same sha256.
     """
-    from .packages import pack
+    from simba.packages.store import pack
 
     result = pack(directory, output_directory)
     terminal = Terminal()
@@ -461,7 +458,7 @@ def module_install(archive: Path, force: bool) -> None:
     Every entry of ARCHIVE is checked before anything is written; installing the same
     archive again does nothing.
     """
-    from .packages import install
+    from simba.packages.store import install
 
     result = install(archive, force=force)
     package = result.package
@@ -475,7 +472,7 @@ def module_install(archive: Path, force: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the packages as JSON.")
 def module_list(as_json: bool) -> None:
     """List the installed packages."""
-    from .packages import modules_root, scan
+    from simba.packages.store import modules_root, scan
 
     packages, damaged = scan()
     terminal = Terminal()
@@ -504,7 +501,7 @@ def module_show(name: str, as_json: bool) -> None:
     """
     import json as jsonlib
 
-    from .packages import resolve
+    from simba.packages.store import resolve
 
     facts = _package_facts(resolve(name))
     terminal = Terminal()
@@ -525,7 +522,7 @@ def module_remove(name: str) -> None:
 
     NAME is NAMESPACE/NAME[@VERSION or @RANGE]; without @, every version is removed.
     """
-    from .packages import remove
+    from simba.packages.store import remove
 
     for package in remove(name):
         Terminal().line(f"removed {package.ident} ({package.directory})")
@@ -592,8 +589,8 @@ def sweep(
     does not stop the others.  The summary goes to sweep-summary.json there.  Exit 1
     if any cell failed.
     """
-    from .errors import SimbaError
-    from .sweep import SweepRunner, load_sweep, run_cell
+    from simba.errors import SimbaError
+    from simba.sweep.cells import SweepRunner, load_sweep, run_cell
 
     terminal = Terminal()
     _check_identifier("--run-id", run_id)
@@ -632,7 +629,7 @@ def sweep(
     )
     result = runner.run()
     if as_json:
-        from .jsonfile import read_json
+        from simba.jsonfile import read_json
 
         terminal.json(read_json(result.directory / "sweep-summary.json"))
     else:
@@ -678,7 +675,7 @@ def _short(value: Any) -> Any:
 
 def main(argv: list[str] | None = None) -> NoReturn:
     """Console entry point: a :class:`SimbaError` becomes its message and exit status."""
-    from .errors import SimbaError
+    from simba.errors import SimbaError
 
     try:
         cli.main(args=argv, prog_name="simba", standalone_mode=False)

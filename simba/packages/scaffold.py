@@ -9,18 +9,16 @@ result).
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import PackageError
+from simba.errors import PackageError
+from simba.names import is_identifier
 
 #: The namespace of a module created without one.
 DEFAULT_NAMESPACE = "local"
 LANGUAGES = ("python", "sh")
-
-_IDENTIFIER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,7 +40,7 @@ def new_module(full_name: str, *, lang: str = "python", directory: Path | None =
     namespace, _, name = full_name.rpartition("/")
     namespace = namespace or DEFAULT_NAMESPACE
     for part, what in ((namespace, "namespace"), (name, "name")):
-        if not _IDENTIFIER.fullmatch(part):
+        if not is_identifier(part):
             raise PackageError(
                 f"{full_name!r}: the {what} {part!r} may use letters, digits, '_', '.' and '-', "
                 "not starting with '.' or '-'; write NAME or NAMESPACE/NAME"

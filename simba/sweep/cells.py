@@ -31,7 +31,6 @@ import hashlib
 import itertools
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -41,14 +40,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import schemas
-from ._version import __version__
-from .errors import Problem, RunDirectoryError, RunInterrupted, RunnerError, ScenarioError
-from .jsonfile import JSONFileError, read_json, write_json
-from .parsl_settings import INSTALL_PARSL, ExecutorSettings, parse_settings, parsl_installed
-from .rundir import default_run_id
-from .scenario import Scenario, load_scenario, with_driver
-from .signals import signals_to
+from simba import schemas
+from simba._version import __version__
+from simba.engine.rundir import RunFiles, default_run_id
+from simba.engine.signals import SignalForwarding
+from simba.errors import Problem, RunDirectoryError, RunInterrupted, RunnerError, ScenarioError
+from simba.jsonfile import JSONFileError, read_json, write_json
+from simba.process import signal_name
+from simba.scenario.loader import Scenario, load_scenario, with_driver
+from simba.scenario.parsl_settings import (
+    INSTALL_PARSL,
+    ExecutorSettings,
+    parse_settings,
+    parsl_installed,
+)
 
 #: The directory of a sweep's own files, beside the cells.
 SWEEP_META = ".sweep"
@@ -384,7 +389,7 @@ class SweepRunner:
                 self.on_cell(earlier)
             else:
                 pending.append(cell)
-        with signals_to(self._on_signal):
+        with SignalForwarding(self._on_signal):
             finished = self._run_with_parsl(pending) if self.use_parsl else self._run_here(pending)
             for outcome in finished:
                 outcomes[outcome.id] = outcome
@@ -407,7 +412,7 @@ class SweepRunner:
         self._write_summary(result)
         if self._signal is not None:
             raise RunInterrupted(
-                f"the sweep was stopped by {signal.Signals(self._signal).name}; continue it with "
+                f"the sweep was stopped by {signal_name(self._signal)}; continue it with "
                 f"'simba sweep {self.sweep.source} --resume --run-id {self.run_id}'",
                 signal_number=self._signal,
             )
@@ -459,7 +464,7 @@ class SweepRunner:
         directory = self.directory / cell.id
         summary: dict[str, Any] = {}
         with contextlib.suppress(OSError, ValueError):
-            summary = read_json(directory / ".simba" / "summary.json")
+            summary = read_json(RunFiles(directory).summary)
         common = summary.get("commonData") or {}
         if summary:
             outcome, error = summary.get("outcome", "failed"), summary.get("error")
@@ -565,7 +570,7 @@ class SweepRunner:
 
     def _run_with_parsl(self, cells: Sequence[Cell]) -> Iterator[CellOutcome]:
         """Run each cell as a Parsl bash_app on the sweep's executor."""
-        from .runners.parsl import ParslSession, bash_script
+        from simba.runners.parsl import ParslSession, bash_script
 
         session = ParslSession(self.meta / "parsl")
         settings = self.sweep.parsl or ExecutorSettings()
@@ -622,7 +627,7 @@ def run_cell(
     observers: Iterable[Any] = (),
 ) -> Any:
     """Run one cell in this process; with ``resume``, continue it or skip it if it finished."""
-    from .engine import Engine, RunOptions
+    from simba.engine.loop import Engine, RunOptions
 
     _, scenario = sweep.cell(cell_id)
     run_id = run_id or sweep.run_id
@@ -634,7 +639,7 @@ def run_cell(
         output_directory=output, run_id=run_id, cell_id=cell_id, overwrite=overwrite
     )
     if resume:
-        checkpoint = directory / ".simba" / "checkpoint.json"
+        checkpoint = RunFiles(directory).checkpoint
         if checkpoint.is_file():
             options = RunOptions(resume=directory)
         elif directory.exists():

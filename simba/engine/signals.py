@@ -12,7 +12,7 @@ from typing import Any
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-class signals_to:
+class SignalForwarding:
     """While active (in the main thread only), SIGINT and SIGTERM call ``handler``."""
 
     def __init__(self, handler: Callable[[int], None]) -> None:

@@ -23,14 +23,14 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import placeholders, schemas
-from .errors import Problem, ScenarioError
-from .jsonfile import JSONFileError, read_json
-from .timeline import Interval, Timeline, parse_duration, parse_time
+from simba import placeholders, schemas
+from simba.errors import Problem, ScenarioError
+from simba.jsonfile import JSONFileError, read_json
+from simba.scenario.timeline import Interval, Timeline, parse_duration, parse_time
 
 if TYPE_CHECKING:
-    from .packages import InstalledPackage
-    from .parsl_settings import ExecutorSettings
+    from simba.packages.store import InstalledPackage
+    from simba.scenario.parsl_settings import ExecutorSettings
 
 #: Characters that make a command string need ``/bin/sh``.
 _SHELL_SYNTAX = frozenset("|&;<>()$`*?[]~\n")
@@ -593,7 +593,7 @@ class _Loader:
 
     def _parsl(self, file: Path, here: str, entry: dict[str, Any]) -> ExecutorSettings | None:
         """The executor of a ``type: parsl`` module; a problem if Parsl is not installed."""
-        from .parsl_settings import INSTALL_PARSL, parse_settings, parsl_installed
+        from simba.scenario.parsl_settings import INSTALL_PARSL, parse_settings, parsl_installed
 
         if not parsl_installed():
             self.problem(
@@ -610,8 +610,8 @@ class _Loader:
 
     def _package(self, file: Path, here: str, entry: dict[str, Any]) -> InstalledPackage | None:
         """The installed package an entry names; its moduleData and requires checked."""
-        from .packages import PackageError, PackageRef, resolve
-        from .versions import Version
+        from simba.packages.store import PackageError, PackageRef, resolve
+        from simba.packages.versions import Version
 
         try:
             package = resolve(PackageRef.parse(entry["package"]))
@@ -817,7 +817,7 @@ class _Loader:
                     edges.append((dependency, name))
         if not edges:
             return
-        from .plan import find_cycle
+        from simba.plan import find_cycle
 
         cycle = find_cycle(edges)
         if cycle:

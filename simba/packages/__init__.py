@@ -1,0 +1,1 @@
+"""Module packages (DESIGN §10): ZIP archives with a descriptor, installed under SIMBA_HOME."""
