@@ -24,6 +24,7 @@ and what to do.  The same facts live in attributes for programs.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,3 +199,24 @@ class ArchiveError(PackageError):
 def format_tail(lines: Sequence[str]) -> str:
     """Indent the last lines of a log for inclusion in a message."""
     return "\n".join(f"    | {line}" for line in lines) if lines else "    (empty)"
+
+
+def tail_bytes(path: Path, max_bytes: int = 8192) -> bytes:
+    """At most the last ``max_bytes`` bytes of a log file (nothing if it cannot be read)."""
+    try:
+        with path.open("rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - max_bytes))
+            return handle.read()
+    except OSError:
+        return b""
+
+
+def tail(path: Path, lines: int = 10, max_bytes: int = 8192) -> list[str]:
+    """The last ``lines`` whole lines of a log file, read from at most its last ``max_bytes``."""
+    data = tail_bytes(path, max_bytes + 1)
+    cut = len(data) > max_bytes
+    text = data[-max_bytes:].decode("utf-8", "replace").splitlines()
+    if cut and text:  # the first line is probably cut: drop it
+        text = text[1:]
+    return text[-lines:]

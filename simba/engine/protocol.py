@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -153,19 +152,3 @@ def common_update(
     if module.store_front:
         store_front = (module.name, {k: v for k, v in config.items() if k != "commonData"})
     return CommonUpdate(keys=keys, store_front=store_front), warnings
-
-
-def tail(path: Path, lines: int = 10, max_bytes: int = 8192) -> list[str]:
-    """The last ``lines`` lines of a log file (reads at most ``max_bytes`` from its end)."""
-    try:
-        with path.open("rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - max_bytes))
-            data = handle.read()
-    except OSError:
-        return []
-    text = data.decode("utf-8", "replace").splitlines()
-    if size > max_bytes and text:
-        text = text[1:]
-    return text[-lines:]

@@ -25,7 +25,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,6 +78,37 @@ class RunFiles:
         return self.meta / "parsl"
 
 
+def make_way(
+    directory: Path,
+    *,
+    marker: Path,
+    kind: str,
+    overwrite: bool,
+    hold: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext,
+) -> None:
+    """Clear the place of a new run or sweep directory, or say why not.
+
+    Nothing there: nothing to do.  Something there: refused unless ``overwrite``, and
+    even then unless it holds ``marker`` (the ``.simba/`` or ``.sweep/`` that SIMBA
+    makes), so that SIMBA never deletes a directory it did not make.  The deletion
+    happens inside ``hold()`` (the run directory's lock).
+    """
+    if not (directory.exists() or directory.is_symlink()):
+        return
+    if not overwrite:
+        raise RunDirectoryError(
+            f"the {kind} directory {directory} already exists; choose another runId "
+            "(--run-id), continue it with --resume, or pass --overwrite to replace it"
+        )
+    if not marker.is_dir():
+        raise RunDirectoryError(
+            f"{directory} exists but is not a SIMBA {kind} directory (it has no "
+            f"{marker.name}/); SIMBA will not delete it: move it away or choose another runId"
+        )
+    with hold():
+        shutil.rmtree(directory)
+
+
 def default_run_id() -> str:
     return time.strftime("%Y%m%d%H%M%S") + f".{os.getpid()}"
 
@@ -118,20 +149,7 @@ class RunDirectory:
         name and renamed), so a driver killed at any moment leaves either nothing or a
         run that ``--resume`` accepts.  An existing one is replaced only if ``overwrite``.
         """
-        if self.root.exists() or self.root.is_symlink():
-            if not overwrite:
-                raise RunDirectoryError(
-                    f"the run directory {self.root} already exists; choose another runId "
-                    "(--run-id), continue it with --resume, or pass --overwrite to replace it"
-                )
-            if not self.meta.is_dir():
-                raise RunDirectoryError(
-                    f"{self.root} exists but is not a SIMBA run directory (it has no {META}/); "
-                    "SIMBA will not delete it: move it away or choose another runId"
-                )
-            self.lock()  # refuses while another simba works in it
-            shutil.rmtree(self.root)
-            self.unlock()
+        make_way(self.root, marker=self.meta, kind="run", overwrite=overwrite, hold=self._held)
         building = self.root.with_name(f".{self.root.name}.creating-{os.getpid()}")
         try:
             (building / META).mkdir(parents=True)
@@ -173,6 +191,14 @@ class RunDirectory:
                 "wait for it to finish, or stop it first"
             ) from None
         self._lock_fd = fd
+
+    @contextlib.contextmanager
+    def _held(self) -> Iterator[None]:
+        self.lock()  # refuses while another simba works in it
+        try:
+            yield
+        finally:
+            self.unlock()
 
     def unlock(self) -> None:
         if self._lock_fd is not None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from simba.engine.protocol import Status, StatusProblem, read_status, tail
-from simba.errors import ModuleError, ModuleTimeoutError, StatusFileError, format_tail
+from simba.engine.protocol import Status, StatusProblem, read_status
+from simba.errors import ModuleError, ModuleTimeoutError, StatusFileError, format_tail, tail
 from simba.plan import Call, Mode
 from simba.process import signal_name
 from simba.runners.base import CallResult

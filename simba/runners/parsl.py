@@ -36,6 +36,7 @@ from concurrent.futures import Future, wait
 from pathlib import Path
 from typing import Any
 
+from simba.errors import tail_bytes
 from simba.process import GRACE_PERIOD, MAX_LINES
 from simba.runners.base import CallRequest, CallResult, Runner
 from simba.scenario.parsl_settings import ExecutorSettings, LauncherKind, ProviderKind, parameters
@@ -321,7 +322,7 @@ class ParslRunner(Runner):
         timed_out = (
             request.timeout is not None
             and code in (124, 128 + signal.SIGKILL)
-            and _TIMEOUT_NOTE in _tail_bytes(request.stderr_path)
+            and _TIMEOUT_NOTE in tail_bytes(request.stderr_path, 4096)
         )
         return CallResult(
             exit_code=None if timed_out else code,
@@ -498,15 +499,6 @@ def _cancel_blocks(executor: Any) -> None:
             executor.provider.cancel(job_ids)
     except Exception:  # pragma: no cover - best effort while stopping
         logger.exception("could not cancel the blocks of Parsl executor %s", executor.label)
-
-
-def _tail_bytes(path: Path, size: int = 4096) -> bytes:
-    try:
-        with path.open("rb") as handle:
-            handle.seek(max(0, path.stat().st_size - size))
-            return handle.read()
-    except OSError:
-        return b""
 
 
 def _reason(exc: BaseException) -> str:

@@ -42,9 +42,16 @@ from typing import Any
 
 from simba import schemas
 from simba._version import __version__
-from simba.engine.rundir import RunFiles, default_run_id
+from simba.engine.rundir import RunFiles, default_run_id, make_way
 from simba.engine.signals import SignalForwarding
-from simba.errors import Problem, RunDirectoryError, RunInterrupted, RunnerError, ScenarioError
+from simba.errors import (
+    Problem,
+    RunDirectoryError,
+    RunInterrupted,
+    RunnerError,
+    ScenarioError,
+    tail,
+)
 from simba.jsonfile import JSONFileError, read_json, write_json
 from simba.process import signal_name
 from simba.scenario.loader import Scenario, load_scenario, with_driver
@@ -433,20 +440,8 @@ class SweepRunner:
                     f"cannot resume {self.directory}: the sweep file or its base scenario "
                     "changed since it started; restore them, or start a new sweep (--run-id)"
                 )
-        elif self.directory.exists():
-            if not self.overwrite:
-                raise RunDirectoryError(
-                    f"the sweep directory {self.directory} already exists; choose another "
-                    "runId (--run-id), continue it with --resume, or pass --overwrite"
-                )
-            if not self.meta.is_dir():
-                raise RunDirectoryError(
-                    f"{self.directory} exists but is no sweep directory (it has no "
-                    f"{SWEEP_META}/); SIMBA will not delete it"
-                )
-            import shutil
-
-            shutil.rmtree(self.directory)
+        else:
+            make_way(self.directory, marker=self.meta, kind="sweep", overwrite=self.overwrite)
         self.meta.mkdir(parents=True, exist_ok=True)
         write_json(identity_file, identity)
 
@@ -485,10 +480,7 @@ class SweepRunner:
         )
 
     def _log_tail(self, cell: Cell, reason: str | None) -> str:
-        try:
-            lines = self._log(cell).read_text(errors="replace").splitlines()[-_LOG_LINES:]
-        except OSError:
-            lines = []
+        lines = tail(self._log(cell), _LOG_LINES, max_bytes=65536)
         text = "\n".join(lines).strip() or "(nothing)"
         why = f" ({reason.splitlines()[0]})" if reason else ""
         return f"the cell's process ended without a summary{why}; its log ends with:\n{text}"
