@@ -28,7 +28,7 @@ from simba.packages.store import (
     remove,
     resolve,
 )
-from simba.scenario.loader import load_scenario
+from simba.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = Path(__file__).resolve().parent / "modules"
