@@ -17,6 +17,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from simba.packages.archive import MAX_ENTRIES
+from simba.packages.pack import pack
 from simba.packages.store import (
     ArchiveError,
     DescriptorError,
@@ -24,7 +25,6 @@ from simba.packages.store import (
     PackageNotFoundError,
     install,
     installed,
-    pack,
     remove,
     resolve,
 )

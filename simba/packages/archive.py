@@ -72,15 +72,6 @@ RULES: Mapping[str, str] = {
 }
 
 
-def check_archive(path: Path) -> tuple[Descriptor, str]:
-    """Check an archive by every rule without writing anything; its descriptor and sha256."""
-    with open_archive(path) as handle:
-        sha256 = hash_handle(handle)
-        descriptor, archive, _ = inspect(handle, path, doing="install")
-        archive.close()
-    return descriptor, sha256
-
-
 @contextlib.contextmanager
 def open_archive(path: Path) -> Iterator[IO[bytes]]:
     try:
