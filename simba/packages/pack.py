@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import stat
+import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from simba.errors import DescriptorError, PackageError
-from simba.packages.archive import hash_handle, inspect, open_archive, write_zip
+from simba.packages.archive import hash_handle, inspect, open_archive
 from simba.packages.descriptor import DESCRIPTOR, Descriptor, check_program, read_descriptor
+
+#: The timestamp of every packed entry (the earliest a ZIP can hold).
+PACK_TIME = (1980, 1, 1, 0, 0, 0)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -109,3 +115,16 @@ def _link_error(directory: Path, path: Path) -> PackageError:
 
 def _packed_mode(path: Path) -> int:
     return 0o755 if path.stat().st_mode & 0o111 else 0o644
+
+
+def write_zip(path: Path, entries: Sequence[tuple[str, Path, int]]) -> None:
+    """Write ``(name, source file, mode)`` entries, in the order given, with fixed metadata."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, source_path, mode in entries:
+            info = zipfile.ZipInfo(name, date_time=PACK_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3  # Unix, so the mode below counts everywhere
+            info.external_attr = (stat.S_IFREG | mode) << 16
+            info.file_size = source_path.stat().st_size
+            with source_path.open("rb") as source, archive.open(info, "w") as sink:
+                shutil.copyfileobj(source, sink, 1 << 20)

@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Literal
 
 from simba._version import __version__
 from simba.errors import (
@@ -257,7 +258,7 @@ def _token() -> str:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class InstallResult:
     package: InstalledPackage
-    action: str
+    action: Literal["installed", "unchanged", "replaced"]
     """``installed``, ``unchanged`` (the same archive was installed already) or ``replaced``."""
 
 
