@@ -32,7 +32,7 @@ class Mode(str, Enum):
     END = "end"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Call:
     """One module call: the module, its mode, its ticks, and whose updates it sees."""
 
@@ -43,7 +43,7 @@ class Call:
     sees: frozenset[str]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Batch:
     """The calls of one phase at one tick, in serial order."""
 

@@ -108,7 +108,7 @@ class InstalledPackage:
         return self.descriptor.ident
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PackageRef:
     """``namespace/name[@range]`` as a schedule entry or a command line names a package."""
 
@@ -135,7 +135,7 @@ class PackageRef:
             versions = Range.parse(wanted or "")
         except VersionError as exc:
             raise PackageError(str(exc)) from None
-        return cls(namespace, name, versions, text.strip())
+        return cls(namespace=namespace, name=name, versions=versions, text=text.strip())
 
 
 def scan(home: Path | None = None) -> tuple[list[InstalledPackage], list[str]]:
