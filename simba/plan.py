@@ -22,9 +22,8 @@ import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
 
-from simba.scenario.loader import ModuleSpec, Scenario
+from simba.scenario import ModuleSpec, Scenario
 
 
 class Mode(str, Enum):
@@ -33,7 +32,7 @@ class Mode(str, Enum):
     END = "end"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Call:
     """One module call: the module, its mode, its ticks, and whose updates it sees."""
 
@@ -44,7 +43,7 @@ class Call:
     sees: frozenset[str]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Batch:
     """The calls of one phase at one tick, in serial order."""
 
@@ -199,15 +198,3 @@ def _ancestors(modules: Iterable[ModuleSpec]) -> dict[str, frozenset[str]]:
         graph.add_node(module.name)
         graph.add_edges_from((dependency, module.name) for dependency in module.depends_on or ())
     return {name: frozenset(nx.ancestors(graph, name)) for name in graph}
-
-
-def find_cycle(edges: Iterable[tuple[str, str]]) -> list[str]:
-    """The nodes of one cycle in the graph of ``edges``, or ``[]``."""
-    import networkx as nx
-
-    graph: Any = nx.DiGraph(list(edges))
-    try:
-        cycle = nx.find_cycle(graph)
-    except nx.NetworkXNoCycle:
-        return []
-    return [edge[0] for edge in cycle]

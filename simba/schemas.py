@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from simba.errors import Problem
+from simba.names import RULE as IDENTIFIER_RULE
 
 NAMES = ("driver", "schedule", "module", "status", "descriptor", "sweep")
 
@@ -91,10 +92,6 @@ def _problems(validator: Any, document: object, *, file: str, prefix: str) -> li
         for error in _leaf_errors(validator.iter_errors(document))
     ]
     return sorted(set(problems), key=lambda p: (p.path, p.message))
-
-
-def is_valid(name: str, document: object) -> bool:
-    return bool(_validator(name).is_valid(document))
 
 
 def _leaf_errors(errors: Any) -> Iterator[Any]:
@@ -214,5 +211,5 @@ def _pattern_hint(schema: dict[str, Any]) -> str:
     if "]*/[" in pattern:
         return "write namespace/name, optionally with @VERSION or @RANGE, e.g. demo/sir@>=1.2,<2"
     if "A-Za-z0-9" in pattern:
-        return "use letters, digits, '_', '.' and '-', not starting with '.' or '-'"
+        return IDENTIFIER_RULE
     return f"it must match {pattern}"

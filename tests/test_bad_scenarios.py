@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from simba.cli.main import main
 from simba.errors import ScenarioError
 from simba.plan import Plan
-from simba.scenario.loader import Scenario, load_scenario
+from simba.scenario import Scenario, load_scenario
 
 CORPUS = Path(__file__).resolve().parent / "bad_scenarios"
 MODULES = Path(__file__).resolve().parent / "modules"

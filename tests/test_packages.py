@@ -17,6 +17,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from simba.packages.archive import MAX_ENTRIES
+from simba.packages.pack import pack
 from simba.packages.store import (
     ArchiveError,
     DescriptorError,
@@ -24,11 +25,10 @@ from simba.packages.store import (
     PackageNotFoundError,
     install,
     installed,
-    pack,
     remove,
     resolve,
 )
-from simba.scenario.loader import load_scenario
+from simba.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = Path(__file__).resolve().parent / "modules"

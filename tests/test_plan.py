@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simba.plan import Mode, Plan
-from simba.scenario.loader import Driver, ModuleSpec, ModuleType, Scenario, load_scenario
+from simba.scenario import Driver, ModuleSpec, ModuleType, Scenario, load_scenario
 from simba.scenario.timeline import Interval, Timeline, parse_duration
 
 OK = str(Path(__file__).resolve().parent / "modules" / "ok.sh")

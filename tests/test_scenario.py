@@ -17,7 +17,7 @@ from conftest import REFERENCE, SMALL_DRIVER
 
 from simba import schemas
 from simba.errors import ScenarioError
-from simba.scenario.loader import ModuleType, Scenario, load_scenario
+from simba.scenario import ModuleType, Scenario, load_scenario
 
 MODULES = Path(__file__).resolve().parent / "modules"
 OK = str(MODULES / "ok.sh")

@@ -14,7 +14,7 @@ from conftest import REFERENCE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simba.scenario.loader import load_scenario
+from simba.scenario import load_scenario
 from simba.scenario.timeline import Interval, Timeline, parse_duration, parse_time
 
 MODULES = Path(__file__).resolve().parent / "modules"

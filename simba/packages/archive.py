@@ -1,4 +1,4 @@
-"""Package archives: writing them deterministically and checking them before unpacking.
+"""Package archives: checking them by every rule before unpacking, and unpacking them.
 
 Every entry of an archive is checked before anything is written, and the archive is
 refused with one :class:`Violation` (entry, rule, sentence) per problem; the rules are
@@ -13,14 +13,13 @@ import contextlib
 import hashlib
 import os
 import re
-import shutil
 import stat
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal
 
 from simba.errors import ArchiveError, DescriptorError, PackageError, Violation
 from simba.jsonfile import JSONFileError, parse_json
@@ -31,6 +30,9 @@ from simba.packages.descriptor import (
     check_program,
     parse_descriptor,
 )
+
+#: What a check of an archive is for, as its error message says.
+Doing = Literal["install", "pack"]
 
 #: SIMBA's record of an install, in the package directory; no archive may hold it.
 INSTALL_RECORD = ".simba-install.json"
@@ -43,9 +45,6 @@ MAX_UNPACKED = 1 << 30
 MAX_RATIO = 100
 #: ... counted for entries that unpack to more than this (small files cannot make a bomb).
 RATIO_FLOOR = 1 << 20
-
-#: The timestamp of every packed entry (the earliest a ZIP can hold).
-PACK_TIME = (1980, 1, 1, 0, 0, 0)
 
 #: Each rule an archive entry can break, and what it means.
 RULES: Mapping[str, str] = {
@@ -70,15 +69,6 @@ RULES: Mapping[str, str] = {
     "missing-descriptor": f"the archive must hold {DESCRIPTOR} at its root",
     "invalid-descriptor": f"{DESCRIPTOR} must be valid (simba schema descriptor)",
 }
-
-
-def check_archive(path: Path) -> tuple[Descriptor, str]:
-    """Check an archive by every rule without writing anything; its descriptor and sha256."""
-    with open_archive(path) as handle:
-        sha256 = hash_handle(handle)
-        descriptor, archive, _ = inspect(handle, path, doing="install")
-        archive.close()
-    return descriptor, sha256
 
 
 @contextlib.contextmanager
@@ -107,7 +97,7 @@ def hash_handle(handle: IO[bytes]) -> str:
 
 
 def inspect(
-    handle: IO[bytes], path: Path, *, doing: str
+    handle: IO[bytes], path: Path, *, doing: Doing
 ) -> tuple[Descriptor, zipfile.ZipFile, list[zipfile.ZipInfo]]:
     """Check every rule; the descriptor, the open archive and its entries, or ArchiveError."""
     declared = _declared_entries(handle)
@@ -197,7 +187,6 @@ def _entry_violations(infos: list[zipfile.ZipInfo]) -> list[Violation]:
             )
         )
     seen: dict[str, str] = {}  # path -> the entry that made it
-    folded: dict[str, str] = {}  # casefolded path -> path
     files: set[str] = set()
     for info in infos:
         name = info.orig_filename
@@ -216,6 +205,14 @@ def _entry_violations(infos: list[zipfile.ZipInfo]) -> list[Violation]:
         seen[key] = name
         if not info.is_dir():
             files.add(key)
+    violations += _path_violations(seen, files)
+    return violations
+
+
+def _path_violations(seen: Mapping[str, str], files: set[str]) -> list[Violation]:
+    """Paths inside a file, and paths that differ only by case (one violation per entry)."""
+    violations: list[Violation] = []
+    folded: dict[str, str] = {}  # casefolded path -> path
     for key in sorted(seen):
         parts = key.split("/")
         for depth in range(1, len(parts) + 1):
@@ -387,16 +384,3 @@ def extract(
         finally:
             if fd >= 0:
                 os.close(fd)
-
-
-def write_zip(path: Path, entries: Sequence[tuple[str, Path, int]]) -> None:
-    """Write ``(name, source file, mode)`` entries, in the order given, with fixed metadata."""
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, source_path, mode in entries:
-            info = zipfile.ZipInfo(name, date_time=PACK_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.create_system = 3  # Unix, so the mode below counts everywhere
-            info.external_attr = (stat.S_IFREG | mode) << 16
-            info.file_size = source_path.stat().st_size
-            with source_path.open("rb") as source, archive.open(info, "w") as sink:
-                shutil.copyfileobj(source, sink, 1 << 20)

@@ -8,13 +8,13 @@ the source of truth for its shape; this module adds what a schema cannot say.
 
 from __future__ import annotations
 
-import shlex
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from simba import placeholders, schemas
+from simba.commands import program_of
 from simba.errors import DescriptorError, PackageError, Problem
 from simba.jsonfile import JSONFileError, read_json
 from simba.packages.versions import Range, Version, VersionError
@@ -22,8 +22,6 @@ from simba.packages.versions import Range, Version, VersionError
 DESCRIPTOR = "descriptor.json"
 #: Largest descriptor.json read.
 MAX_DESCRIPTOR_BYTES = 1 << 20
-
-_SHELL_SYNTAX = frozenset("|&;<>()$`*?[]~\n")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,7 +103,7 @@ def _descriptor_problems(document: dict[str, Any], file: str) -> list[Problem]:
             if name not in placeholders.NAMES:
                 message = placeholders.describe_unknown(name, set(placeholders.NAMES))
                 problems.append(Problem(file, where, message))
-    program = command_program(command)
+    program = program_of(command)
     if program is not None and not placeholders.names(program):
         if program.startswith("/"):
             problems.append(
@@ -123,22 +121,9 @@ def _descriptor_problems(document: dict[str, Any], file: str) -> list[Problem]:
     return problems
 
 
-def command_program(command: str | Sequence[str]) -> str | None:
-    """The program a command runs, or None if a shell runs it (or it cannot be split)."""
-    if not isinstance(command, str):
-        return command[0] if command else None
-    if _SHELL_SYNTAX.intersection(command):
-        return None
-    try:
-        argv = shlex.split(command)
-    except ValueError:
-        return None
-    return argv[0] if argv and "=" not in argv[0] else None
-
-
 def _program_in_package(descriptor: Descriptor) -> str | None:
     """The package-relative path of the descriptor's program, if it names a file of the package."""
-    program = command_program(descriptor.command)
+    program = program_of(descriptor.command)
     if program is None:
         return None
     if program.startswith("{packageDir}/"):

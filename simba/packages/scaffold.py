@@ -67,9 +67,33 @@ def _json(document: Any) -> str:
 
 
 def _files(namespace: str, name: str, lang: str) -> dict[str, tuple[str, int]]:
+    """The files of a new module: path -> (text, mode)."""
     full_name = f"{namespace}/{name}"
     python = lang == "python"
     module_file = "module.py" if python else "module.sh"
+    return {
+        "descriptor.json": (_json(_descriptor(namespace, name, python)), 0o644),
+        module_file: (
+            (_PYTHON_MODULE if python else _SH_MODULE).replace("@FULL_NAME@", full_name),
+            0o755,
+        ),
+        "scenario.json": (_json(_scenario(name, python)), 0o644),
+        "tests/test_module.py": (
+            _TEST.replace("@NAME@", name).replace("@CHECK_STEPS@", str(python)),
+            0o644,
+        ),
+        "README.md": (
+            _README.replace("@FULL_NAME@", full_name)
+            .replace("@MODULE_FILE@", module_file)
+            .replace("@NAMESPACE@", namespace)
+            .replace("@NAME@", name),
+            0o644,
+        ),
+    }
+
+
+def _descriptor(namespace: str, name: str, python: bool) -> dict[str, Any]:
+    """The example descriptor.json of a new module."""
     properties: dict[str, Any] = {
         "greeting": {"type": "string", "minLength": 1, "description": "Said at the start."}
     }
@@ -79,7 +103,7 @@ def _files(namespace: str, name: str, lang: str) -> dict[str, tuple[str, int]]:
             "minimum": 0,
             "description": "Steps taken so far (the module keeps it up to date).",
         }
-    descriptor = {
+    return {
         "namespace": namespace,
         "name": name,
         "version": "0.1.0",
@@ -94,7 +118,11 @@ def _files(namespace: str, name: str, lang: str) -> dict[str, tuple[str, int]]:
         "authors": [],
         "license": "Apache-2.0",
     }
-    scenario = {
+
+
+def _scenario(name: str, python: bool) -> dict[str, Any]:
+    """The example scenario.json that runs a new module from its sources."""
+    return {
         "driver": {
             "initialTime": "2024-01-01T00:00:00",
             "endTime": "P3D",
@@ -111,25 +139,6 @@ def _files(namespace: str, name: str, lang: str) -> dict[str, tuple[str, int]]:
                 "env": {"MODULE_LOG_DIR": "{logDir}"},
             }
         ],
-    }
-    return {
-        "descriptor.json": (_json(descriptor), 0o644),
-        module_file: (
-            (_PYTHON_MODULE if python else _SH_MODULE).replace("@FULL_NAME@", full_name),
-            0o755,
-        ),
-        "scenario.json": (_json(scenario), 0o644),
-        "tests/test_module.py": (
-            _TEST.replace("@NAME@", name).replace("@CHECK_STEPS@", str(python)),
-            0o644,
-        ),
-        "README.md": (
-            _README.replace("@FULL_NAME@", full_name)
-            .replace("@MODULE_FILE@", module_file)
-            .replace("@NAMESPACE@", namespace)
-            .replace("@NAME@", name),
-            0o644,
-        ),
     }
 
 

@@ -1,4 +1,4 @@
-"""Module packages (DESIGN §10): packing, installing, finding and removing them.
+"""The installed packages (DESIGN §10): installing, finding and removing them.
 
 A package is a ZIP archive with ``descriptor.json`` at its root (see
 :mod:`simba.packages.descriptor`) and the module's files.  Installed packages live in::
@@ -8,12 +8,12 @@ A package is a ZIP archive with ``descriptor.json`` at its root (see
 
 ``$SIMBA_HOME`` defaults to ``$XDG_DATA_HOME/simba``, that is ``~/.local/share/simba``.
 
-Packing is deterministic: regular files only, sorted, with a fixed timestamp and
-mode 0644 or 0755, so the same sources give the same bytes and sha256.  Installing
-checks every entry before anything is written (:mod:`simba.packages.archive`) and refuses the
-archive, naming each offending entry and the rule it breaks; the files are unpacked
-into a temporary directory beside the target and renamed into place, so an install
-that fails half-way leaves nothing behind.
+Installing checks every entry before anything is written (:mod:`simba.packages.archive`)
+and refuses the archive, naming each offending entry and the rule it breaks; the files
+are unpacked into a temporary directory beside the target and renamed into place, so an
+install that fails half-way leaves nothing behind.  Packing is in
+:mod:`simba.packages.pack` (``pack`` and ``PackResult`` are re-exported here for older
+importers).
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ import os
 import re
 import secrets
 import shutil
-import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Literal
 
 from simba._version import __version__
 from simba.errors import (
@@ -42,19 +42,13 @@ from simba.names import is_identifier
 from simba.packages.archive import (
     INSTALL_RECORD,
     RULES,
-    check_archive,
     extract,
     hash_handle,
     inspect,
     open_archive,
-    write_zip,
 )
-from simba.packages.descriptor import (
-    DESCRIPTOR,
-    Descriptor,
-    check_program,
-    read_descriptor,
-)
+from simba.packages.descriptor import Descriptor, read_descriptor
+from simba.packages.pack import PackResult, pack
 from simba.packages.versions import Range, VersionError, highest
 
 __all__ = [
@@ -69,7 +63,6 @@ __all__ = [
     "PackageNotFoundError",
     "PackageRef",
     "Violation",
-    "check_archive",
     "install",
     "installed",
     "modules_root",
@@ -115,7 +108,7 @@ class InstalledPackage:
         return self.descriptor.ident
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PackageRef:
     """``namespace/name[@range]`` as a schedule entry or a command line names a package."""
 
@@ -142,7 +135,7 @@ class PackageRef:
             versions = Range.parse(wanted or "")
         except VersionError as exc:
             raise PackageError(str(exc)) from None
-        return cls(namespace, name, versions, text.strip())
+        return cls(namespace=namespace, name=name, versions=versions, text=text.strip())
 
 
 def scan(home: Path | None = None) -> tuple[list[InstalledPackage], list[str]]:
@@ -259,106 +252,13 @@ def _token() -> str:
     return secrets.token_hex(4)
 
 
-# -- packing -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PackResult:
-    archive: Path
-    sha256: str
-    descriptor: Descriptor
-    files: int
-
-
-def pack(directory: Path, output_directory: Path | None = None) -> PackResult:
-    """Pack a module directory into ``<namespace>-<name>-<version>.zip``, deterministically.
-
-    Hidden files and directories, ``__pycache__``, ``*.pyc``, SIMBA run directories
-    and earlier archives of the same package are left out.  The archive is checked by
-    the same rules as :func:`install` before it replaces any earlier one.
-    """
-    directory = directory.resolve()
-    if not directory.is_dir():
-        raise PackageError(f"{directory} is not a directory; give the module's directory")
-    descriptor = read_descriptor(directory)
-    files = _package_files(directory, descriptor)
-    modes = {relative: _packed_mode(path) for relative, path in files}
-    problems = check_program(
-        descriptor,
-        lambda p: None if p not in modes else bool(modes[p] & 0o111),
-        str(directory / DESCRIPTOR),
-    )
-    if problems:
-        raise DescriptorError(str(directory / DESCRIPTOR), problems)
-    output = (output_directory or Path.cwd()).resolve()
-    output.mkdir(parents=True, exist_ok=True)
-    target = output / descriptor.archive_name
-    temporary = output / f".{descriptor.archive_name}.{os.getpid()}.tmp"
-    try:
-        write_zip(temporary, [(name, path, modes[name]) for name, path in files])
-        with open_archive(temporary) as handle:
-            sha256 = hash_handle(handle)
-            inspect(handle, target, doing="pack")[1].close()
-        temporary.replace(target)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return PackResult(archive=target, sha256=sha256, descriptor=descriptor, files=len(files))
-
-
-def _package_files(directory: Path, descriptor: Descriptor) -> list[tuple[str, Path]]:
-    """The files to pack, as (archive name, path), sorted by name."""
-    own_archives = re.compile(re.escape(f"{descriptor.namespace}-{descriptor.name}-") + r".*\.zip")
-    found: list[tuple[str, Path]] = []
-    for top, dirs, names in os.walk(directory):
-        here = Path(top)
-        kept = []
-        for name in sorted(dirs):
-            path = here / name
-            if name.startswith(".") or name == "__pycache__":
-                continue
-            if path.is_symlink():
-                raise _link_error(directory, path)
-            if (path / ".simba").is_dir():
-                continue  # a SIMBA run directory
-            kept.append(name)
-        dirs[:] = kept
-        for name in names:
-            path = here / name
-            relative = path.relative_to(directory).as_posix()
-            if name.startswith(".") or name.endswith((".pyc", ".pyo")):
-                continue
-            if here == directory and own_archives.fullmatch(name):
-                continue
-            mode = path.lstat().st_mode
-            if stat.S_ISLNK(mode):
-                raise _link_error(directory, path)
-            if not stat.S_ISREG(mode):
-                raise PackageError(
-                    f"cannot pack {path}: it is not a regular file; packages hold regular "
-                    "files and directories only"
-                )
-            found.append((relative, path))
-    return sorted(found)
-
-
-def _link_error(directory: Path, path: Path) -> PackageError:
-    return PackageError(
-        f"cannot pack {directory}: {path.relative_to(directory)} is a symbolic link, and "
-        "packages hold regular files and directories only; replace it with a copy"
-    )
-
-
-def _packed_mode(path: Path) -> int:
-    return 0o755 if path.stat().st_mode & 0o111 else 0o644
-
-
 # -- installing ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class InstallResult:
     package: InstalledPackage
-    action: str
+    action: Literal["installed", "unchanged", "replaced"]
     """``installed``, ``unchanged`` (the same archive was installed already) or ``replaced``."""
 
 
