@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from simba._version import __version__
 from simba.engine.rundir import RunFiles, default_run_id, make_way
@@ -41,9 +41,16 @@ from simba.process import signal_name
 from simba.scenario.parsl_settings import INSTALL_PARSL, ExecutorSettings, parsl_installed
 from simba.sweep.cells import Cell, Sweep
 
+if TYPE_CHECKING:
+    from simba.engine import RunResult
+    from simba.events import Event
+
 #: The directory of a sweep's own files, beside the cells.
 SWEEP_META = ".sweep"
 SUMMARY_FILE = "sweep-summary.json"
+#: How a cell ended; ``not run``: a signal stopped the sweep before the cell started.
+CellState = Literal["success", "failed", "interrupted", "not run"]
+SweepState = Literal["success", "failed", "interrupted"]
 #: Lines of a cell's log quoted when it failed without a summary.
 _LOG_LINES = 20
 
@@ -54,8 +61,7 @@ class CellOutcome:
 
     id: str
     parameters: Mapping[str, Any]
-    outcome: str
-    """``success``, ``failed``, ``interrupted`` or ``not run``."""
+    outcome: CellState
     ran: bool
     """Whether this invocation ran the cell (a resumed sweep skips finished cells)."""
     wall_time: float | None
@@ -79,9 +85,11 @@ class CellOutcome:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SweepResult:
+    """How a whole sweep ended: its directory and every cell's outcome, in order."""
+
     directory: Path
     cells: tuple[CellOutcome, ...]
-    outcome: str
+    outcome: SweepState
     """``success`` when every cell succeeded, ``interrupted`` after a signal, else ``failed``."""
 
 
@@ -364,8 +372,8 @@ def run_cell(
     run_id: str | None = None,
     resume: bool = False,
     overwrite: bool = False,
-    observers: Iterable[Any] = (),
-) -> Any:
+    observers: Iterable[Callable[[Event], None]] = (),
+) -> RunResult:
     """Run one cell in this process; with ``resume``, continue it or skip it if it finished."""
     from simba.engine import Engine, RunOptions, resume_options
 
