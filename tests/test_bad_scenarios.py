@@ -24,7 +24,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from simba.cli.main import main
+from simba.cli import main
 from simba.errors import ScenarioError
 from simba.plan import Plan
 from simba.scenario import Scenario, load_scenario

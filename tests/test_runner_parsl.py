@@ -288,7 +288,7 @@ def test_without_parsl_a_parsl_scenario_fails_validation(
     """Without Parsl, a type-parsl scenario is refused with exit 2 and the install command."""
     scenario = write_scenario([parsl_spec("a", 1, str(MODULES / "ok.sh"))], DRIVER)
     program = (
-        "import sys; sys.modules['parsl'] = None; from simba.cli.main import main; "
+        "import sys; sys.modules['parsl'] = None; from simba.cli import main; "
         f"main(['validate', {str(scenario)!r}])"
     )
     result = subprocess.run(

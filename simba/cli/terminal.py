@@ -9,6 +9,8 @@ from typing import Any, TextIO
 
 
 class Terminal:
+    """Writes to ``out`` (results) and ``err`` (errors, and progress with ``--json``)."""
+
     def __init__(self, out: TextIO | None = None, err: TextIO | None = None) -> None:
         self.out = out or sys.stdout
         self.err = err or sys.stderr

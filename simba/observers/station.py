@@ -33,6 +33,8 @@ _STATES = {"success": "finished", "failed": "failed", "interrupted": "interrupte
 
 
 class StationObserver:
+    """``INFO:``/``ERROR:`` lines on ``stream``; the run's facts on ``board`` for ``GET /``."""
+
     def __init__(
         self,
         stream: TextIO,

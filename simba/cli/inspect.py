@@ -1,0 +1,126 @@
+"""``simba validate``, ``plan`` and ``schema``: look at a scenario without running it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from simba.cli.terminal import Terminal
+
+SCENARIO = click.argument("scenario", type=click.Path(path_type=Path))
+
+
+@click.command()
+@SCENARIO
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+def validate(scenario: Path, as_json: bool) -> None:
+    """Check SCENARIO without running anything; exit 2 listing every problem."""
+    from simba.plan import Plan
+    from simba.scenario.loader import load_scenario
+
+    terminal = Terminal()
+    loaded = load_scenario(scenario)
+    plan = Plan(loaded)
+    timeline = loaded.timeline
+    facts = {
+        "valid": True,
+        "modules": [m.name for m in loaded.modules],
+        "services": [m.name for m in loaded.services],
+        "initialTick": timeline.initial_tick,
+        "finalTick": timeline.final_tick,
+        "initialTime": timeline.time(timeline.initial_tick).isoformat(),
+        "finalTime": timeline.time(timeline.final_tick).isoformat(),
+        "calls": plan.call_count,
+        "dependencyMode": loaded.dependency_mode,
+    }
+    if as_json:
+        terminal.json(facts)
+        return
+    terminal.line(
+        f"{scenario}: valid; {len(loaded.modules)} modules"
+        + (f" and {len(loaded.services)} service(s)" if loaded.services else "")
+        + f", ticks {facts['initialTick']}.."
+        f"{facts['finalTick']} ({facts['initialTime']} .. {facts['finalTime']}), "
+        f"{facts['calls']} calls"
+    )
+
+
+def _tick_range(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    start, sep, stop = value.partition(":")
+    try:
+        first, last = (
+            (int(start) if start else None, int(stop) if stop else None)
+            if sep
+            else (int(start), int(start))
+        )
+    except ValueError:
+        raise click.BadParameter("write A:B, A:, :B or A (tick numbers)") from None
+    if first is not None and last is not None and first > last:
+        raise click.BadParameter(f"the range {value} is empty; write the smaller tick first")
+    return first, last
+
+
+@click.command()
+@SCENARIO
+@click.option(
+    "--ticks",
+    callback=_tick_range,
+    metavar="A:B",
+    help="Only steps at ticks A..B (inclusive); either side may be left out.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON lines.")
+def plan(scenario: Path, ticks: tuple[int | None, int | None] | None, as_json: bool) -> None:
+    """Show the tick/time table and the order of calls, without running."""
+    import json as jsonlib
+
+    from simba.plan import Plan
+    from simba.scenario.loader import load_scenario
+
+    terminal = Terminal()
+    loaded = load_scenario(scenario)
+    the_plan = Plan(loaded)
+    timeline = loaded.timeline
+    first, last = ticks if ticks else (None, None)
+    rows = []
+    for batch in the_plan.batches(first_tick=first, last_tick=last):
+        calls = [
+            c.module.name + (f"->{c.target_tick}" if c.target_tick is not None else "")
+            for c in batch.calls
+        ]
+        time_text = timeline.time(batch.tick).isoformat()
+        if as_json:
+            terminal.line(
+                jsonlib.dumps(
+                    {
+                        "mode": batch.mode.value,
+                        "tick": batch.tick,
+                        "time": time_text,
+                        "calls": [c.module.name for c in batch.calls],
+                        "targetTicks": [c.target_tick for c in batch.calls],
+                    }
+                )
+            )
+        else:
+            rows.append((batch.mode.value, batch.tick, time_text, " ".join(calls)))
+    if not as_json:
+        terminal.table(
+            f"plan of {scenario}: final tick {timeline.final_tick}, {the_plan.call_count} calls",
+            ("mode", "tick", "time", "calls in order (module->target tick)"),
+            rows,
+        )
+
+
+@click.command()
+@click.argument(
+    "name",
+    type=click.Choice(["driver", "schedule", "module", "status", "descriptor", "sweep"]),
+)
+def schema(name: str) -> None:
+    """Print SIMBA's JSON Schema NAME (draft 2020-12)."""
+    from simba.schemas import schema_path
+
+    Terminal().line(schema_path(name).read_text(encoding="utf-8").rstrip())
