@@ -157,7 +157,8 @@ class ModuleProcess:
         if self.exit_fd is not None:
             poller = select.poll()
             poller.register(self.exit_fd, select.POLLIN)
-            self.exited = bool(poller.poll(int(timeout * 1000)))
+            if poller.poll(int(timeout * 1000)):  # never back to False: another thread may
+                self.exited = True  # have seen the exit (the pidfd stays readable)
             return self.exited
         deadline = time.monotonic() + timeout  # pragma: no cover - platforms without pidfd
         while time.monotonic() < deadline:  # pragma: no cover
