@@ -1,11 +1,18 @@
-"""A module process and its supervision: the part the local and resident runners share.
+"""A module process: its own group, its streamed output, its end, and /proc sweeps.
 
 A :class:`ModuleProcess` is a module program started in its own process group, its
-stdout and stderr on pipes.  :meth:`ModuleProcess.supervise` streams both pipes into
-:class:`Sink` files while one ``poll`` also waits for the process's exit (a pidfd
-where the platform has one), for a wake-up (cancellation) and for the timeout, so it
-returns the moment there is something to do.  A timeout or cancellation sends SIGTERM
-to the group, then SIGKILL after a grace period.
+stdout and stderr on pipes.  :meth:`ModuleProcess.supervise` is the one poll-and-drain
+loop of SIMBA (local and resident calls, hosted services): it streams both pipes into
+:class:`~simba.output.Output` objects (a call's :class:`~simba.output.Sink` files, a
+service's log) while one ``poll`` also waits for the process's exit (a pidfd where
+the platform has one), for a wake-up (cancellation) and for the timeout, so it returns
+the moment there is something to do.  A timeout or cancellation sends SIGTERM to the
+group, then SIGKILL after a grace period.
+
+How output is cut into lines and ``INFO:`` / ``ERROR:`` lines are picked is
+:mod:`simba.output`, the same for every runner and service.  :func:`other_processes`
+is the one /proc scan, behind :func:`kill_leftovers` (an earlier driver's modules),
+:func:`kill_marked` and :func:`kill_holding` (what Parsl blocks left).
 """
 
 from __future__ import annotations
@@ -18,10 +25,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from simba.output import CHUNK, Output
 
 #: A new process group for the module (not a new session: on this kind of machine
 #: setsid() made each process start about 0.1 ms slower, and the group is what SIMBA
@@ -35,69 +44,6 @@ GRACE_PERIOD = 5.0
 DRAIN_PERIOD = 1.0
 #: Once a module's output pipes have closed, how long to look for its exit without sleeping.
 _EXIT_SPIN = 0.0002
-#: At most this many INFO:/ERROR: lines are reported per call.
-MAX_LINES = 1000
-#: A line longer than this is not inspected beyond its start.
-_MAX_LINE = 65536
-_CHUNK = 65536
-
-
-class Sink:
-    """Output of one stream for one call: a file created on the first byte.
-
-    Lines starting with ``INFO:`` or ``ERROR:`` are collected in ``found``; with a
-    ``done_prefix``, the text of the first line starting with it is kept in ``done``,
-    and that line is not written to the file when it ends the output read so far.
-    """
-
-    __slots__ = ("_fd", "_partial", "done", "done_prefix", "found", "path")
-
-    def __init__(self, path: Path, *, done_prefix: bytes | None = None) -> None:
-        self.path = path
-        self.done_prefix = done_prefix
-        self.found: list[tuple[str, str]] = []
-        self.done: str | None = None
-        self._fd: int | None = None
-        self._partial = b""
-
-    def write(self, data: bytes) -> None:
-        answered = self.done is not None
-        self._scan(data)
-        if self.done_prefix and not answered and self.done is not None:
-            # The answer is protocol, not output: a silent resident call makes no file.
-            data = _without_answer(data, self.done_prefix)
-            if not data:
-                return
-        if self._fd is None:
-            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-            try:
-                self._fd = os.open(self.path, flags, 0o644)
-            except FileNotFoundError:  # the module removed its call directory: make it again
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._fd = os.open(self.path, flags, 0o644)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view) :]
-
-    def _scan(self, data: bytes) -> None:
-        text = self._partial + data
-        *complete, self._partial = text.split(b"\n")
-        if len(self._partial) > _MAX_LINE:
-            self._partial = self._partial[:16]
-        for line in complete:
-            if line.startswith((b"INFO:", b"ERROR:")):
-                if len(self.found) < MAX_LINES:
-                    level, _, rest = line.decode("utf-8", "replace").partition(":")
-                    self.found.append((level, rest.strip()))
-            elif self.done_prefix and self.done is None and line.startswith(self.done_prefix):
-                self.done = line[len(self.done_prefix) :].decode("utf-8", "replace").strip()
-
-    def close(self) -> None:
-        if self._partial:
-            self._scan(b"\n")
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
 
 
 class Cancellation:
@@ -123,8 +69,9 @@ class Cancellation:
 
 @dataclass(slots=True)
 class Supervision:
+    """How a supervised stretch ended: whether the timeout stopped the process."""
+
     timed_out: bool = False
-    exited: bool = False
 
 
 class ModuleProcess:
@@ -168,83 +115,40 @@ class ModuleProcess:
 
     def supervise(
         self,
-        stdout: Sink,
-        stderr: Sink,
+        stdout: Output,
+        stderr: Output,
         *,
-        timeout: float | None,
-        wake_fd: int,
+        timeout: float | None = None,
+        wake_fd: int | None = None,
         grace_period: float = GRACE_PERIOD,
+        drain_period: float = DRAIN_PERIOD,
         until: Callable[[], bool] = lambda: False,
+        on_exit: Callable[[], None] | None = None,
     ) -> Supervision:
         """Stream output until ``until()`` holds, or the process has exited and its pipes closed.
 
-        When the process has exited, the rest of its group is killed (the leader is
-        still unreaped, so the group id cannot have been reused).
+        ``wake_fd`` turning readable (cancellation) or the timeout sends SIGTERM to the
+        group, SIGKILL ``grace_period`` later.  The moment the exit is seen, ``on_exit``
+        is called and the rest of the group is killed (the leader is still unreaped, so
+        the group id cannot have been reused); pipes that something outside the group
+        holds open are read for ``drain_period`` more seconds at most.
         """
-        outcome = Supervision()
-        pipes = {
-            fd: sink
-            for fd, sink in ((self.stdout_fd, stdout), (self.stderr_fd, stderr))
-            if fd is not None
-        }
-        poller = select.poll()
-        for fd in pipes:
-            poller.register(fd, select.POLLIN)
-        if self.exit_fd is not None and not self.exited:
-            poller.register(self.exit_fd, select.POLLIN)
-        poller.register(wake_fd, select.POLLIN)
-        now = time.monotonic()
-        deadline = None if timeout is None else now + timeout
-        kill_at: float | None = None
-        drain_until: float | None = None
-        spin_until: float | None = None
-        while not until() and (pipes or not self.exited):
-            wait = _earliest(deadline, kill_at, drain_until)
-            if self.exit_fd is None and not self.exited:  # no pidfd: look every 10 ms
-                wait = 0.01 if wait is None else min(wait, 0.01)
-            events = None
-            if not pipes and not self.exited and spin_until is None:
-                # The pipes close as the process exits, just before its pidfd turns
-                # readable: look for that for a moment rather than sleep and wake again.
-                spin_until = time.perf_counter() + _EXIT_SPIN
-                while not events and time.perf_counter() < spin_until:
-                    events = poller.poll(0)
-            if not events:
-                events = poller.poll(None if wait is None else int(wait * 1000) + 1)
-            for fd, _ in events:
-                if fd == wake_fd:  # cancelled: SIGTERM now, SIGKILL after the grace period
-                    poller.unregister(fd)
-                    if not self.exited and kill_at is None:
-                        self.signal_group(signal.SIGTERM)
-                        kill_at = time.monotonic() + grace_period
-                elif fd == self.exit_fd:
-                    poller.unregister(fd)
-                    self.exited = True
-                else:
-                    data = os.read(fd, _CHUNK)
-                    if data:
-                        pipes[fd].write(data)
-                    else:
-                        poller.unregister(fd)
-                        self._close_pipe(fd)
-                        del pipes[fd]
+        watch = _Watch(self, stdout, stderr, wake_fd=wake_fd, timeout=timeout)
+        while not until() and (watch.pipes or not self.exited):
+            for fd in watch.ready_fds():
+                watch.handle(fd, grace_period)
             if not self.exited and self.exit_fd is None:
                 self.exited = has_exited(self.pid)
             now = time.monotonic()
-            if self.exited and drain_until is None:
+            if self.exited and watch.drain_until is None:
+                if on_exit is not None:
+                    on_exit()
                 self.signal_group(signal.SIGKILL)  # whatever the module left in its group
-                drain_until = now + DRAIN_PERIOD
-            if drain_until is not None and now >= drain_until:
+                watch.drain_until = now + drain_period
+            if watch.drain_until is not None and now >= watch.drain_until:
                 break  # something outside the group holds the pipes; stop reading
-            if deadline is not None and now >= deadline and not self.exited:
-                outcome.timed_out, deadline = True, None
-                self.signal_group(signal.SIGTERM)
-                kill_at = now + grace_period
-            if kill_at is not None and now >= kill_at and not self.exited:
-                self.signal_group(signal.SIGKILL)
-                kill_at = None
-        outcome.exited = self.exited
-        return outcome
+            watch.keep_time(now, grace_period)
+        return Supervision(timed_out=watch.timed_out)
 
     def wait_exit(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for the process to exit (without reaping it)."""
@@ -253,7 +157,8 @@ class ModuleProcess:
         if self.exit_fd is not None:
             poller = select.poll()
             poller.register(self.exit_fd, select.POLLIN)
-            self.exited = bool(poller.poll(int(timeout * 1000)))
+            if poller.poll(int(timeout * 1000)):  # never back to False: another thread may
+                self.exited = True  # have seen the exit (the pidfd stays readable)
             return self.exited
         deadline = time.monotonic() + timeout  # pragma: no cover - platforms without pidfd
         while time.monotonic() < deadline:  # pragma: no cover
@@ -277,18 +182,99 @@ class ModuleProcess:
         returncode = self.popen.wait()
         for fd in (self.stdout_fd, self.stderr_fd):
             if fd is not None:
-                self._close_pipe(fd)
+                self.close_pipe(fd)
         if self.exit_fd is not None:
             os.close(self.exit_fd)
             self.exit_fd = None
         return returncode
 
-    def _close_pipe(self, fd: int) -> None:
+    def close_pipe(self, fd: int) -> None:
         os.close(fd)
         if fd == self.stdout_fd:
             self.stdout_fd = None
         elif fd == self.stderr_fd:
             self.stderr_fd = None
+
+
+class _Watch:
+    """The state of one :meth:`ModuleProcess.supervise`: its poller, pipes and moments."""
+
+    def __init__(
+        self,
+        process: ModuleProcess,
+        stdout: Output,
+        stderr: Output,
+        *,
+        wake_fd: int | None,
+        timeout: float | None,
+    ) -> None:
+        self.process = process
+        self.pipes = {
+            fd: output
+            for fd, output in ((process.stdout_fd, stdout), (process.stderr_fd, stderr))
+            if fd is not None
+        }
+        self.poller = select.poll()
+        for fd in self.pipes:
+            self.poller.register(fd, select.POLLIN)
+        if process.exit_fd is not None and not process.exited:
+            self.poller.register(process.exit_fd, select.POLLIN)
+        self.wake_fd = wake_fd
+        if wake_fd is not None:
+            self.poller.register(wake_fd, select.POLLIN)
+        self.deadline = None if timeout is None else time.monotonic() + timeout
+        self.timed_out = False
+        self.kill_at: float | None = None
+        self.drain_until: float | None = None
+        self._spun = False
+
+    def ready_fds(self) -> list[int]:
+        """Wait for a pipe, the exit, a wake-up or the next moment; the ready descriptors."""
+        process = self.process
+        wait = _earliest(self.deadline, self.kill_at, self.drain_until)
+        if process.exit_fd is None and not process.exited:  # no pidfd: look every 10 ms
+            wait = 0.01 if wait is None else min(wait, 0.01)
+        events = None
+        if not self.pipes and not process.exited and not self._spun:
+            # The pipes close as the process exits, just before its pidfd turns
+            # readable: look for that for a moment rather than sleep and wake again.
+            self._spun = True
+            spin_until = time.perf_counter() + _EXIT_SPIN
+            while not events and time.perf_counter() < spin_until:
+                events = self.poller.poll(0)
+        if not events:
+            events = self.poller.poll(None if wait is None else int(wait * 1000) + 1)
+        return [fd for fd, _ in events]
+
+    def handle(self, fd: int, grace_period: float) -> None:
+        process = self.process
+        if fd == self.wake_fd:  # cancelled: SIGTERM now, SIGKILL after the grace period
+            self.poller.unregister(fd)
+            if not process.exited and self.kill_at is None:
+                process.signal_group(signal.SIGTERM)
+                self.kill_at = time.monotonic() + grace_period
+        elif fd == process.exit_fd:
+            self.poller.unregister(fd)
+            process.exited = True
+        else:
+            data = os.read(fd, CHUNK)
+            if data:
+                self.pipes[fd].write(data)
+            else:
+                self.poller.unregister(fd)
+                process.close_pipe(fd)
+                self.pipes.pop(fd).close()
+
+    def keep_time(self, now: float, grace_period: float) -> None:
+        """SIGTERM at the timeout, SIGKILL when the grace period is over."""
+        process = self.process
+        if self.deadline is not None and now >= self.deadline and not process.exited:
+            self.timed_out, self.deadline = True, None
+            process.signal_group(signal.SIGTERM)
+            self.kill_at = now + grace_period
+        if self.kill_at is not None and now >= self.kill_at and not process.exited:
+            process.signal_group(signal.SIGKILL)
+            self.kill_at = None
 
 
 def kill_leftovers(run_dir: Path) -> int:
@@ -298,41 +284,85 @@ def kill_leftovers(run_dir: Path) -> int:
     with SIGKILL cannot stop its modules, so the next driver of the run does.  Linux
     only (reads /proc); returns how many processes were found.
     """
-    marker = f"SIMBA_RUN_DIR={run_dir}".encode()
-    proc = Path("/proc")
-    if not proc.is_dir():  # pragma: no cover - not Linux
-        return 0
-    own_pid, own_group = os.getpid(), os.getpgrp()
+    own_group = os.getpgrp()
     found = 0
-    for entry in proc.iterdir():
-        if not entry.name.isdigit() or int(entry.name) == own_pid:
-            continue
+    for pid in other_processes(marked=f"SIMBA_RUN_DIR={run_dir}"):
         try:
-            if marker not in (entry / "environ").read_bytes().split(b"\0"):
-                continue
-            pid = int(entry.name)
             group = os.getpgid(pid)
-            if group == own_group:  # never our own group
-                os.kill(pid, signal.SIGKILL)
-            else:
-                signal_group(group, signal.SIGKILL)
-            found += 1
         except OSError:
             continue
+        if group == own_group:  # never our own group
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                continue
+        else:
+            signal_group(group, signal.SIGKILL)
+        found += 1
+    return found
+
+
+def kill_marked(name: str, value: str) -> int:
+    """SIGKILL every other process on this machine whose environment has ``name=value``.
+
+    Linux only (reads /proc).  Returns how many were found.
+    """
+    return _kill(other_processes(marked=f"{name}={value}"))
+
+
+def kill_holding(directory: Path) -> int:
+    """SIGKILL every other process on this machine that has a file open under ``directory``.
+
+    This finds what Parsl started from a driver that was killed: the interchange (whose
+    environment Parsl's process title hides) keeps its log there.  Linux only.
+    """
+    return _kill(other_processes(holding=directory))
+
+
+def other_processes(*, marked: str | None = None, holding: Path | None = None) -> Iterator[int]:
+    """The ids of the other processes on this machine whose environment has ``marked``
+    (``NAME=value``), or that have a file open under the directory ``holding``.
+
+    The one /proc scan of SIMBA; Linux only (elsewhere there are none).  Processes
+    that end or cannot be read during the scan are left out.
+    """
+    proc = Path("/proc")
+    if not proc.is_dir():  # pragma: no cover - not Linux
+        return
+    marker = None if marked is None else marked.encode()
+    prefix = None if holding is None else f"{holding}{os.sep}"
+    own = os.getpid()
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == own:
+            continue
+        try:
+            found = (
+                marker is not None and marker in (entry / "environ").read_bytes().split(b"\0")
+            ) or (
+                prefix is not None
+                and any(
+                    str(descriptor.readlink()).startswith(prefix)
+                    for descriptor in (entry / "fd").iterdir()
+                )
+            )
+        except OSError:
+            continue
+        if found:
+            yield int(entry.name)
+
+
+def _kill(pids: Iterable[int]) -> int:
+    found = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+            found += 1
     return found
 
 
 def signal_group(pgid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signum)
-
-
-def _without_answer(data: bytes, prefix: bytes) -> bytes:
-    """``data`` without its last line if that line starts with ``prefix`` (a resident answer)."""
-    if not data.endswith(b"\n"):
-        return data
-    start = data.rfind(b"\n", 0, len(data) - 1) + 1
-    return data[:start] if data.startswith(prefix, start) else data
 
 
 def _earliest(*moments: float | None) -> float | None:

@@ -351,7 +351,7 @@ def test_reference_slurm_fields_map_onto_parsl_objects(tmp_path: Path) -> None:
     from parsl.launchers import SingleNodeLauncher
     from parsl.providers import SlurmProvider
 
-    from simba.runners.parsl import ParslSession
+    from simba.runners.parsl_session import ParslSession
     from simba.scenario.loader import load_scenario
 
     shutil.copytree(REFERENCE / "examples" / "slurm", tmp_path / "examples" / "slurm")
@@ -381,7 +381,7 @@ def test_launcher_and_executor_fields_reach_parsl(tmp_path: Path) -> None:
     """Renamed executor fields, an SrunLauncher and a LocalProvider's default address are mapped."""
     from parsl.launchers import SrunLauncher
 
-    from simba.runners.parsl import ParslSession
+    from simba.runners.parsl_session import ParslSession
     from simba.scenario.parsl_settings import parse_settings
 
     settings, problems = parse_settings(
@@ -423,3 +423,55 @@ def test_scenarios_without_parsl_modules_do_not_import_parsl(
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+#: Runs one call through a ParslRunner in a process of its own (Parsl's logging stays
+#: there) and prints what its meanwhile saw and the exit code.
+MEANWHILE_PROGRAM = """
+import json, sys
+from pathlib import Path
+from simba.runners.base import CallRequest
+from simba.runners.parsl import ParslRunner
+from simba.scenario.loader import load_scenario
+
+scenario, call = Path(sys.argv[1]), Path(sys.argv[2])
+status = call / "status_1.json"
+seen = []
+runner = ParslRunner(call.parent / "parsl")
+try:
+    result = runner.run(
+        CallRequest(
+            module=load_scenario(scenario).modules[0],
+            config_path=call / "module_1.json",
+            stdout_path=call / "stdout_1",
+            stderr_path=call / "stderr_1",
+            timeout=120,
+            meanwhile=lambda: seen.append(status.exists()),
+        )
+    )
+finally:
+    runner.shutdown()
+print(json.dumps({"seen": seen, "exitCode": result.exit_code, "error": result.error}))
+"""
+
+
+@needs_parsl
+def test_parsl_runner_does_the_meanwhile_work_once_while_the_call_runs(
+    write_scenario: Writer, tmp_path: Path
+) -> None:
+    """ParslRunner calls the request's meanwhile once, before the call's end, like every runner."""
+    scenario = write_scenario([parsl_spec("p", 1, str(MODULES / "scripted.py"))], DRIVER)
+    call = tmp_path / "call"
+    call.mkdir()
+    document = {"statusFile": str(call / "status_1.json"), "moduleData": {"sleep": 1}}
+    (call / "module_1.json").write_text(json.dumps(document))
+    result = subprocess.run(
+        [sys.executable, "-c", MEANWHILE_PROGRAM, str(scenario), str(call)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout.splitlines()[-1])
+    assert outcome == {"seen": [False], "exitCode": 0, "error": None}  # once, before its end

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from conftest import EXAMPLES, run_cli
 
+from simba.engine import service_log as service_log_module
 from simba.engine import services as services_module
 from simba.engine.loop import Engine, RunOptions
 from simba.errors import ScenarioError, ServiceError
@@ -258,7 +259,7 @@ def test_module_log_rotates_keeping_one_old_file(
 ) -> None:
     """Past LOG_MAX_BYTES the log moves to module.log.1 (replacing an older one); no line lost
     at the last rotation."""
-    monkeypatch.setattr(services_module, "LOG_MAX_BYTES", 4096)
+    monkeypatch.setattr(service_log_module, "LOG_MAX_BYTES", 4096)
     scenario = write_scenario([service(env={"SVC_SPAM": "200"}), client()])
     engine, _ = run(scenario, tmp_path / "out")
     directory = engine.rundir.root / "modules" / "svc"

@@ -1,16 +1,26 @@
-"""The contract every back-end fulfils.
+"""The runner contract: the one small ABC every back-end implements.
 
 A runner turns a :class:`CallRequest` (a module, the config file already written,
 where its output goes, how long it may take) into a :class:`CallResult` (how the
-process ended and how long it took).  It does not read status files or merge
-anything: that is the engine's job, the same for every back-end.
+process ended, how long it took, its ``INFO:`` / ``ERROR:`` lines).  It does not read
+status files or merge anything: that is the engine's job, the same for every
+back-end.  The back-ends: :mod:`~simba.runners.local`, :mod:`~simba.runners.resident`,
+:mod:`~simba.runners.parsl`, :mod:`~simba.runners.fake` (in memory, for tests), and
+:mod:`~simba.runners.router` (one runner per module type).  Runners never import the
+engine.
+
+The contract, which holds for every runner:
 
 - ``start()`` is called once before the first call, ``shutdown()`` once after the
   last (also after a failure or a signal); both may be no-ops.
 - ``run()`` blocks until the call has ended; it may be called from several threads
-  at once.
-- ``run()`` calls ``request.meanwhile()`` (if given) once, while the module runs:
-  the engine's chance to prepare the next call off the critical path.
+  at once.  A call that cannot start returns a result with ``error`` set; ``run()``
+  raises only for bugs.
+- ``run()`` calls ``request.meanwhile()`` (if given) exactly once, after the call has
+  been handed to the module (process started, request sent, task submitted) and
+  before waiting for its end: the engine's chance to prepare the next call off the
+  critical path.  A call that could not be handed over skips it (the engine then
+  does that work itself).
 - ``cancel()`` stops every running call soon (from another thread or a signal
   handler); those calls return with ``cancelled`` set.
 """

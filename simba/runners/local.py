@@ -14,7 +14,8 @@ import os
 import time
 from collections.abc import Mapping
 
-from simba.process import GRACE_PERIOD, Cancellation, ModuleProcess, Sink
+from simba.output import Sink
+from simba.process import GRACE_PERIOD, Cancellation, ModuleProcess
 from simba.runners.base import CallRequest, CallResult, Runner
 from simba.scenario.loader import ModuleSpec
 

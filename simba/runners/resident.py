@@ -17,7 +17,8 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping
 
-from simba.process import GRACE_PERIOD, Cancellation, ModuleProcess, Sink
+from simba.output import Sink
+from simba.process import GRACE_PERIOD, Cancellation, ModuleProcess
 from simba.runners.base import CallRequest, CallResult, Runner
 from simba.scenario.loader import ModuleSpec
 
@@ -71,20 +72,7 @@ class ResidentRunner(Runner):
         wall_time = time.perf_counter() - started
         lines = (*stdout.found, *stderr.found)
         if stdout.done is not None:
-            if stdout.done != str(request.config_path):
-                # Out of step with its requests: end it (EOF first), so a retry starts anew.
-                with contextlib.suppress(OSError):
-                    if process.popen.stdin is not None:
-                        process.popen.stdin.close()
-                self._discard(module.name)
-                return CallResult(
-                    exit_code=None,
-                    wall_time=wall_time,
-                    lines=lines,
-                    error=f"answered 'DONE: {stdout.done}' instead of "
-                    f"'DONE: {request.config_path}'",
-                )
-            return CallResult(exit_code=0, wall_time=wall_time, lines=lines)
+            return self._answered(request, stdout.done, wall_time, lines)
         if outcome is not None and outcome.timed_out:
             self._discard(module.name)
             return CallResult(exit_code=None, timed_out=True, wall_time=wall_time, lines=lines)
@@ -97,6 +85,29 @@ class ResidentRunner(Runner):
             lines=lines,
             cancelled=self._cancellation.cancelled,
             error=f"(resident) exited with {how} before answering 'DONE: {request.config_path}'",
+        )
+
+    def _answered(
+        self,
+        request: CallRequest,
+        answer: str,
+        wall_time: float,
+        lines: tuple[tuple[str, str], ...],
+    ) -> CallResult:
+        """The result of a call the module answered with ``DONE: <answer>``."""
+        if answer == str(request.config_path):
+            return CallResult(exit_code=0, wall_time=wall_time, lines=lines)
+        # Out of step with its requests: end it (EOF first), so a retry starts anew.
+        process = self._processes[request.module.name]
+        with contextlib.suppress(OSError):
+            if process.popen.stdin is not None:
+                process.popen.stdin.close()
+        self._discard(request.module.name)
+        return CallResult(
+            exit_code=None,
+            wall_time=wall_time,
+            lines=lines,
+            error=f"answered 'DONE: {answer}' instead of 'DONE: {request.config_path}'",
         )
 
     def cancel(self) -> None:

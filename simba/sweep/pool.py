@@ -318,7 +318,8 @@ class SweepPool:
 
     def _run_with_parsl(self, cells: Sequence[Cell]) -> Iterator[CellOutcome]:
         """Run each cell as a Parsl bash_app on the sweep's executor."""
-        from simba.runners.parsl import ParslSession, bash_script
+        from simba.runners.parsl import bash_script
+        from simba.runners.parsl_session import ParslSession
 
         session = ParslSession(self.meta / "parsl")
         settings = self.sweep.parsl or ExecutorSettings()

@@ -1,0 +1,355 @@
+"""One hosted service: its process, its output, its stats poller, how it ended.
+
+A :class:`Service` starts the program (environment and directories of its own), waits
+for its ``API: <url>`` line, streams its output into its
+:class:`~simba.engine.service_log.ServiceLog` through the same supervision loop as a
+module call (:meth:`simba.process.ModuleProcess.supervise`), turns ``INFO:`` /
+``ERROR:`` lines into :class:`~simba.events.ModuleLine` events, polls its stats, and
+is stopped by its :class:`~simba.engine.services.ServiceHost`.  A service that exits
+before it is stopped becomes a :class:`~simba.errors.ServiceError` for the host.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from simba.engine.service_log import ServiceLog
+from simba.errors import ServiceError, format_tail
+from simba.events import Event, ModuleLine, RunWarning, ServiceStats
+from simba.output import LineSplitter, module_line
+from simba.process import ModuleProcess, signal_name
+from simba.scenario.loader import ModuleSpec
+
+#: After a service exited, how long to wait for pipes that something else holds open.
+#: Shorter than a call's (:data:`simba.process.DRAIN_PERIOD`): a service that ends on
+#: its own fails the run, which should learn of it within a second.
+DRAIN_PERIOD = 0.5
+#: The most of a stats answer that is read.
+MAX_STATS_BYTES = 1024 * 1024
+_API = "API:"
+
+
+class ServiceOwner(Protocol):
+    """What a service needs of its host: the run's tick, and where events and failures go."""
+
+    @property
+    def tick(self) -> int: ...
+
+    def emit(self, event: Event, /) -> None: ...
+
+    def on_failure(self, error: ServiceError, /) -> None: ...
+
+
+class Service:
+    """One service process, its log, its watcher thread and its stats poller."""
+
+    def __init__(
+        self,
+        spec: ModuleSpec,
+        host: ServiceOwner,
+        *,
+        directory: Path,
+        cache: Path | None,
+        environment: Mapping[str, str],
+    ) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.host = host
+        self.directory = directory
+        self.state_dir = directory / "state"
+        self.cache_dir = cache if cache is not None else directory / "cache"
+        self.environment = environment
+        self.log = ServiceLog(directory / "module.log")
+        self.process: ModuleProcess | None = None
+        self.api: str | None = None
+        self.jobs_completed: int | None = None
+        self.returncode: int | None = None
+        self.failure: ServiceError | None = None
+        self._problem: str | None = None  # why the API line is unusable
+        self._lock = threading.Lock()
+        self._stopping = False
+        self._early: bool | None = None  # set once the exit is seen: did it end on its own?
+        self._settled = threading.Event()  # ready, or ended, or a bad API line
+        self._ended = threading.Event()
+        self._stop_polling = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self._poller: threading.Thread | None = None
+        self._poll_failing = False
+
+    # -- starting ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        spec = self.spec
+        for path in (self.directory, self.state_dir, self.cache_dir):
+            path.mkdir(parents=True, exist_ok=True, mode=0o700)
+            path.chmod(0o700)  # mkdir's mode is subject to the umask; an old one may differ
+        self.log.open()
+        environment = {
+            **self.environment,
+            "STATE_ROOT": str(self.state_dir),
+            "CACHE_ROOT": str(self.cache_dir),
+            "ROOT_DIR": str(self.state_dir),
+            **spec.env,
+        }
+        started = time.monotonic()
+        try:
+            self.process = ModuleProcess(spec.argv, cwd=spec.working_directory, env=environment)
+        except OSError as exc:
+            self.log.close()
+            raise ServiceError(
+                f"service {self.name!r} could not be started: {exc}", module=self.name
+            ) from exc
+        self._watcher = threading.Thread(
+            target=self._watch, name=f"simba-service-{self.name}", daemon=True
+        )
+        self._watcher.start()
+        self._settled.wait(max(0.0, spec.ready_timeout - (time.monotonic() - started)))
+        if self.api is not None:
+            self._poller = threading.Thread(
+                target=self._poll, name=f"simba-stats-{self.name}", daemon=True
+            )
+            self._poller.start()
+            return
+        if self._problem is not None:
+            raise self._error(f"service {self.name!r} {self._problem}")
+        if self._ended.is_set():
+            raise self._error(
+                f"service {self.name!r} {self._how_it_ended()} before printing its "
+                "'API: <url>' line"
+            )
+        raise self._error(
+            f"service {self.name!r} did not become ready: its 'API: <url>' line never came "
+            f"within its readyTimeout of {spec.ready_timeout:g} s"
+        )
+
+    # -- watching ------------------------------------------------------------------------
+
+    def _watch(self) -> None:
+        """Read both pipes line by line until the process has ended; report an early end."""
+        process = self.process
+        assert process is not None
+        try:
+            self._pump(process)
+        finally:  # whatever happened, the process is ended and reaped, and nobody waits
+            if self._early is None:
+                with self._lock:
+                    self._early = not self._stopping
+                process.signal_group(signal.SIGKILL)
+            self.returncode = process.reap()
+            if self._early:
+                self.failure = self._error(
+                    f"service {self.name!r} {self._how_it_ended()} while the run was going "
+                    f"on (tick {self.host.tick}); a service must run until SIMBA stops it"
+                )
+            self._ended.set()
+            self._settled.set()
+        if self._early and self.api is not None:
+            assert self.failure is not None
+            self.host.on_failure(self.failure)
+
+    def _pump(self, process: ModuleProcess) -> None:
+        """Stream both pipes into lines until the process has exited and its pipes are done."""
+        streams = (_Stream(self, "stdout"), _Stream(self, "stderr"))
+        process.supervise(*streams, drain_period=DRAIN_PERIOD, on_exit=self._exit_seen)
+        for stream in streams:
+            stream.close()
+        self.log.flush()
+
+    def _exit_seen(self) -> None:
+        with self._lock:
+            if self._early is None:
+                self._early = not self._stopping
+
+    def line(self, stream: str, line: bytes) -> None:
+        """One line of its output: to the log, and an event or its API URL if it is one."""
+        text = line.rstrip(b"\r").decode("utf-8", "replace")
+        self.log.write(stream, text)
+        picked = module_line(line)
+        if picked is not None:
+            level, rest = picked
+            self.host.emit(
+                ModuleLine(module=self.name, tick=self.host.tick, level=level, text=rest)
+            )
+        elif (
+            stream == "stdout"
+            and self.api is None
+            and self._problem is None
+            and text.startswith(_API)
+        ):
+            url = text[len(_API) :].strip()
+            problem = _url_problem(url)
+            if problem is None:
+                self.api = url
+            else:
+                self._problem = f"printed the API line {text!r}, but {problem}"
+            self._settled.set()
+
+    def _how_it_ended(self) -> str:
+        code = self.returncode
+        if code is None:
+            return "ended"
+        if code >= 0:
+            return f"exited with code {code}"
+        return f"was killed by signal {signal_name(-code)}"
+
+    def _error(self, message: str) -> ServiceError:
+        lines = list(self.log.tail)
+        quoted = (
+            f"; its log is empty ({self.log.path})"
+            if not lines
+            else f"; last {len(lines)} lines of its log:\n{format_tail(lines)}\n"
+            f"(full log: {self.log.path})"
+        )
+        code = self.returncode
+        return ServiceError(
+            message + quoted,
+            module=self.name,
+            exit_code=code if code is not None and code >= 0 else None,
+            signal_number=-code if code is not None and code < 0 else None,
+            log_path=self.log.path,
+        )
+
+    # -- stats ---------------------------------------------------------------------------
+
+    def _poll(self) -> None:
+        """Poll the API every statsInterval, and once more when asked to stop."""
+        import urllib.request
+
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never a proxy
+        interval = self.spec.stats_interval
+        while True:
+            stopping = self._stop_polling.wait(interval)
+            if self._ended.is_set():
+                return
+            self._poll_once(opener, timeout=min(max(interval, 0.5), 5.0))
+            if stopping:
+                return
+
+    def _poll_once(self, opener: Any, *, timeout: float) -> None:
+        import http.client
+
+        try:
+            with opener.open(self.api, timeout=timeout) as response:
+                body = response.read(MAX_STATS_BYTES + 1)
+            if len(body) > MAX_STATS_BYTES:
+                raise ValueError(f"its answer is longer than {MAX_STATS_BYTES} bytes")
+            jobs = _jobs_completed(json.loads(body))
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            if not self._poll_failing and not self._ended.is_set():
+                self._warn(
+                    f"could not read its stats from {self.api}: {_reason(exc)}; "
+                    "SIMBA keeps polling (this warning is not repeated until a poll succeeds)"
+                )
+            self._poll_failing = True
+            return
+        self._poll_failing = False
+        previous = self.jobs_completed
+        if previous is not None and jobs < previous:
+            self._warn(
+                f"jobsCompleted went down from {previous} to {jobs}; "
+                "a service's jobsCompleted must never decrease"
+            )
+        if jobs != previous:
+            self.jobs_completed = jobs
+            self.host.emit(ServiceStats(module=self.name, jobs_completed=jobs))
+
+    def _warn(self, message: str) -> None:
+        self.host.emit(RunWarning(module=self.name, tick=self.host.tick, message=message))
+
+    # -- stopping ------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """From now on an exit is expected; note whether it already ended on its own."""
+        with self._lock:
+            if self._stopping:
+                return
+            process = self.process
+            if self._early is None and process is not None and process.wait_exit(0):
+                self._early = True
+            self._stopping = True
+
+    def end_polling(self) -> None:
+        """Poll the stats a last time (if it runs) and end the poller."""
+        self._stop_polling.set()
+        if self._poller is not None:
+            self._poller.join()
+
+    def signal(self, signum: int) -> None:
+        """Send ``signum`` to its process group, unless it has ended."""
+        if self.process is not None and not self._ended.is_set():
+            self.process.signal_group(signum)
+
+    def wait_ended(self, timeout: float) -> bool:
+        return self.process is None or self._ended.wait(timeout)
+
+    def close(self, timeout: float) -> None:
+        """Wait for the watcher to reap the process (after SIGKILL), close the log."""
+        if self._watcher is not None:
+            self._ended.wait(timeout)
+            self._watcher.join(timeout)
+        self.log.close()
+
+    def summary(self) -> dict[str, Any]:
+        code = self.returncode
+        return {
+            "api": self.api,
+            "jobsCompleted": self.jobs_completed,
+            "exitCode": code if code is not None and code >= 0 else None,
+            "signal": signal_name(-code) if code is not None and code < 0 else None,
+            "endedEarly": bool(self._early),
+            "log": str(self.log.path),
+        }
+
+
+class _Stream:
+    """One pipe of a service, as :meth:`ModuleProcess.supervise` writes it: cut into lines."""
+
+    __slots__ = ("_lines", "_service")
+
+    def __init__(self, service: Service, stream: str) -> None:
+        self._service = service
+        self._lines = LineSplitter(lambda line: service.line(stream, line))
+
+    def write(self, data: bytes) -> None:
+        self._lines.feed(data)
+        self._service.log.flush()
+
+    def close(self) -> None:
+        self._lines.finish()
+
+
+def _url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a service's API URL, or ``None``."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises for a bad port
+    except ValueError as exc:
+        return f"{url!r} is not a URL ({exc})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{url!r} is not an http:// or https:// URL"
+    return None
+
+
+def _jobs_completed(document: object) -> int:
+    jobs = document.get("jobsCompleted") if isinstance(document, dict) else None
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 0:
+        raise ValueError("its answer is not a JSON object with a whole number jobsCompleted")
+    return jobs
+
+
+def _reason(exc: BaseException) -> str:
+    import urllib.error
+
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP status {exc.code}"
+    if isinstance(exc, urllib.error.URLError):
+        return str(exc.reason)
+    return str(exc) or type(exc).__name__
