@@ -125,9 +125,10 @@ def svg(layers: list[Layer], prefix: str, title: str) -> str:
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {WIDTH} {height}" '
         f'style="max-width: 100%; height: auto" aria-label="{escape(title)}">',
         f"<title>{escape(title)}</title>",
-        '<defs><marker id="simba-arrow" viewBox="0 0 10 10" refX="5" refY="9" '
-        'markerWidth="7" markerHeight="7" orient="auto-start-reverse">'
-        '<path d="M0,0 L10,0 L5,10 z" fill="#4a6785"/></marker></defs>',
+        # The arrow head points along the line (+x of the marker, turned by orient=auto).
+        '<defs><marker id="simba-arrow" viewBox="0 0 10 10" refX="9" refY="5" '
+        'markerWidth="7" markerHeight="7" orient="auto">'
+        '<path d="M0,0 L10,5 L0,10 z" fill="#4a6785"/></marker></defs>',
     ]
     bottom = height - 12
     parts.append(
