@@ -21,6 +21,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx_click",
     "schemadoc",
+    "layersdiagram",
 ]
 
 exclude_patterns = ["_build"]
@@ -35,6 +36,9 @@ autodoc_default_options = {"members": True}
 
 #: Where the schemadoc directive finds the JSON Schemas (the repository's schema/).
 simba_schema_dir = str(HERE.parent / "schema")
+
+#: Where the layersdiagram directives read the import contracts (what lint-imports checks).
+simba_pyproject = str(HERE.parent / "pyproject.toml")
 
 html_theme = "alabaster"
 html_title = f"SIMBA {release}"

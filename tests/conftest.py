@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from simba import events
+
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = Path(__file__).resolve().parent / "modules"
 EXAMPLES = ROOT / "examples"
@@ -160,3 +162,54 @@ def process_gone(pid: int) -> bool:
     except FileNotFoundError:
         return True
     return state in ("Z", "X")
+
+
+def _compact(event: events.Event) -> tuple[Any, ...]:
+    """The facts of an event that a scenario test compares: kind first, no times or paths."""
+    kind = type(event).__name__
+    if isinstance(event, events.TickStarted):
+        return (kind, event.mode, event.tick)
+    if isinstance(event, events.CallStarted):
+        return (kind, event.module, event.mode, event.tick)
+    if isinstance(event, events.CallFinished):
+        return (kind, event.module, event.mode, event.tick, event.outcome)
+    if isinstance(event, events.ModuleLine):
+        return (kind, event.module, event.tick, event.level, event.text)
+    if isinstance(event, events.ServiceStarted):
+        return (kind, event.module)
+    if isinstance(event, events.ServiceStats):
+        return (kind, event.module, event.jobs_completed)
+    if isinstance(event, events.RunWarning):
+        return (kind, event.module, event.message)
+    if isinstance(event, events.RunFinished):
+        return (kind, event.outcome)
+    return (kind,)
+
+
+class Recorder:
+    """An observer that keeps every event the engine emits, in order (for scenario tests).
+
+    Pass it as ``observers=[recorder]``; ``recorder.events`` holds the events and
+    ``recorder.sequence()`` their compact form, e.g. ``[("RunStarted",), ("TickStarted",
+    "start", 0), ("CallStarted", "mod", "start", 0), ...]``.
+    """
+
+    def __init__(self) -> None:
+        self.events: list[events.Event] = []
+
+    def __call__(self, event: events.Event) -> None:
+        self.events.append(event)
+
+    def sequence(self, *kinds: type[events.Event]) -> list[tuple[Any, ...]]:
+        """The compact events, only those of ``kinds`` if any are given."""
+        return [_compact(e) for e in self.events if not kinds or isinstance(e, kinds)]
+
+    def of(self, *kinds: type[events.Event]) -> list[events.Event]:
+        """The events of ``kinds``, in order."""
+        return [e for e in self.events if isinstance(e, kinds)]
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    """A recording observer: pass it to ``simba.run(..., observers=[recorder])``."""
+    return Recorder()
