@@ -180,7 +180,12 @@ def test_failure_stops_the_calls_running_beside_it(tmp_path: Path) -> None:
             "command": str(MODULES / "hang_with_grandchild.sh"),
             "dependsOn": [],
         },
-        {"name": "fail", "priority": 1, "command": str(MODULES / "exit3.sh"), "dependsOn": []},
+        {
+            "name": "fail",
+            "priority": 1,
+            "command": str(MODULES / "exit3_after_grandchild.sh"),
+            "dependsOn": [],
+        },
         {"name": "later", "priority": 0, "command": str(MODULES / "ok.sh"), "dependsOn": ["fail"]},
     ]
     scenario = write(tmp_path / "scenario", {"schedule": schedule})
