@@ -28,7 +28,7 @@ from pathlib import Path
 
 from simba.runners.base import CallRequest
 from simba.runners.parsl import ParslRunner
-from simba.scenario.loader import ModuleSpec, load_scenario
+from simba.scenario import ModuleSpec, load_scenario
 
 
 def tiny_module(directory: Path) -> ModuleSpec:

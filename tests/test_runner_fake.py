@@ -13,7 +13,7 @@ from simba.engine.loop import Engine, RunOptions, RunResult
 from simba.errors import ModuleError
 from simba.runners.base import CallRequest, CallResult
 from simba.runners.fake import Answer, FakeRunner
-from simba.scenario.loader import load_scenario
+from simba.scenario import load_scenario
 
 WriteScenario = Callable[..., Path]
 

@@ -19,7 +19,7 @@ from conftest import process_gone
 
 from simba.runners.base import CallRequest, CallResult
 from simba.runners.local import LocalRunner
-from simba.scenario.loader import ModuleSpec, load_scenario
+from simba.scenario import ModuleSpec, load_scenario
 
 MODULES = Path(__file__).resolve().parent / "modules"
 OK = str(MODULES / "ok.sh")

@@ -352,7 +352,7 @@ def test_reference_slurm_fields_map_onto_parsl_objects(tmp_path: Path) -> None:
     from parsl.providers import SlurmProvider
 
     from simba.runners.parsl_session import ParslSession
-    from simba.scenario.loader import load_scenario
+    from simba.scenario import load_scenario
 
     shutil.copytree(REFERENCE / "examples" / "slurm", tmp_path / "examples" / "slurm")
     (tmp_path / "examples" / "bin").mkdir()
@@ -432,7 +432,7 @@ import json, sys
 from pathlib import Path
 from simba.runners.base import CallRequest
 from simba.runners.parsl import ParslRunner
-from simba.scenario.loader import load_scenario
+from simba.scenario import load_scenario
 
 scenario, call = Path(sys.argv[1]), Path(sys.argv[2])
 status = call / "status_1.json"

@@ -18,7 +18,7 @@ from simba.errors import ModuleError, ModuleTimeoutError, StatusFileError
 from simba.events import Event, ModuleLine, Observer
 from simba.runners.base import CallRequest
 from simba.runners.resident import ResidentRunner
-from simba.scenario.loader import load_scenario
+from simba.scenario import load_scenario
 
 MODULES = Path(__file__).resolve().parent / "modules"
 COUNTER = str(MODULES / "res_counter.sh")

@@ -30,7 +30,7 @@ from simba.events import (
     ServiceStarted,
     ServiceStats,
 )
-from simba.scenario.loader import load_scenario
+from simba.scenario import load_scenario
 
 MODULES = Path(__file__).resolve().parent / "modules"
 SERVICE = str(MODULES / "svc_service.py")

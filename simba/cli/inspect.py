@@ -18,7 +18,7 @@ SCENARIO = click.argument("scenario", type=click.Path(path_type=Path))
 def validate(scenario: Path, as_json: bool) -> None:
     """Check SCENARIO without running anything; exit 2 listing every problem."""
     from simba.plan import Plan
-    from simba.scenario.loader import load_scenario
+    from simba.scenario import load_scenario
 
     terminal = Terminal()
     loaded = load_scenario(scenario)
@@ -78,7 +78,7 @@ def plan(scenario: Path, ticks: tuple[int | None, int | None] | None, as_json: b
     import json as jsonlib
 
     from simba.plan import Plan
-    from simba.scenario.loader import load_scenario
+    from simba.scenario import load_scenario
 
     terminal = Terminal()
     loaded = load_scenario(scenario)

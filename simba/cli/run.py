@@ -22,7 +22,7 @@ from simba.cli.terminal import Terminal
 if TYPE_CHECKING:
     from simba.engine import Engine, RunOptions
     from simba.observers.station import StationObserver
-    from simba.scenario.loader import Scenario
+    from simba.scenario import Scenario
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -191,7 +191,7 @@ def run_options(
     ``CACHE_ROOT``.
     """
     from simba.engine import RunOptions, resume_options
-    from simba.scenario.loader import load_scenario
+    from simba.scenario import load_scenario
 
     if resume is not None:
         if run_id or cell_id or output_directory or overwrite:

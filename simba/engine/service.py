@@ -24,7 +24,7 @@ from simba.errors import ServiceError, format_tail
 from simba.events import Event, ModuleLine, RunWarning, ServiceStats
 from simba.output import LineSplitter, module_line
 from simba.process import ModuleProcess, signal_name
-from simba.scenario.loader import ModuleSpec
+from simba.scenario import ModuleSpec
 
 #: After a service exited, how long to wait for pipes that something else holds open.
 #: Shorter than a call's (:data:`simba.process.DRAIN_PERIOD`): a service that ends on

@@ -52,7 +52,7 @@ from simba.engine.service import Service
 from simba.errors import ServiceError
 from simba.events import Event, ServiceStarted, TickStarted
 from simba.process import GRACE_PERIOD
-from simba.scenario.loader import ModuleSpec
+from simba.scenario import ModuleSpec
 
 #: Seconds between the SIGTERM that stops a service and the SIGKILL.
 STOP_GRACE_PERIOD = GRACE_PERIOD

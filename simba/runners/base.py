@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from simba.scenario.loader import ModuleSpec
+from simba.scenario import ModuleSpec
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from simba.output import Sink
 from simba.process import GRACE_PERIOD, Cancellation, ModuleProcess
 from simba.runners.base import CallRequest, CallResult, Runner
-from simba.scenario.loader import ModuleSpec
+from simba.scenario import ModuleSpec
 
 DONE = b"DONE:"
 

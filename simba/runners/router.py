@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from simba.runners.base import CallRequest, CallResult, Runner
-from simba.scenario.loader import ModuleType
+from simba.scenario import ModuleType
 
 
 class TypeRouter(Runner):

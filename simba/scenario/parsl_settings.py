@@ -7,7 +7,7 @@ SrunLauncher, at the top level or inside the provider).  The schema has already 
 every key and type; this module turns the JSON into frozen, hashable dataclasses, so
 that modules with equal settings share one executor.  Field names are Parsl's
 parameter names; ``None`` means "Parsl's default".  Parsl itself is not imported here:
-:mod:`simba.runners.parsl` builds the Parsl objects.
+:mod:`simba.runners.parsl_session` builds the Parsl objects.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from typing import Any
 from simba import schemas
 from simba.errors import Problem, ScenarioError
 from simba.jsonfile import JSONFileError, read_json
-from simba.scenario.loader import Scenario, load_scenario, with_driver
+from simba.scenario import Scenario, load_scenario, with_driver
 from simba.scenario.parsl_settings import ExecutorSettings, parse_settings
 
 #: Driver settings a cell may not change: the sweep decides where cells run.
