@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from simba._version import __version__
 
 if TYPE_CHECKING:
-    from simba.engine.loop import Engine, RunOptions, RunResult, run
+    from simba.engine import Engine, RunOptions, RunResult, run
     from simba.errors import (
         CheckpointError,
         ModuleError,

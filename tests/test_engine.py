@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from conftest import process_gone, run_simba_measured
 
+from simba.engine import Engine, RunOptions
 from simba.engine.journal import read_trace
-from simba.engine.loop import Engine, RunOptions
 from simba.errors import ModuleError
 from simba.events import CallFinished, Event
 from simba.process import kill_leftovers

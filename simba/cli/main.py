@@ -134,7 +134,7 @@ def run(
     """
     station = _serve_api(api) if api is not None else None  # first: the API line
     scenario = _scenario_after_api(scenario)
-    from simba.engine.loop import Engine, RunOptions, resume_options
+    from simba.engine import Engine, RunOptions, resume_options
     from simba.scenario.loader import load_scenario
 
     terminal = Terminal() if station is None else Terminal(out=sys.stderr)
@@ -172,9 +172,9 @@ def run(
     finally:
         if engine.summary is not None:  # None if the run never started
             if as_json:
-                terminal.json(engine.summary)
+                terminal.json(engine.summary.to_json())
             else:
-                _module_table(terminal, engine.summary)
+                _module_table(terminal, engine.summary.to_json())
 
 
 def _scenario_after_api(scenario: Path | None) -> Path | None:

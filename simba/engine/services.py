@@ -333,7 +333,12 @@ class _Service:
         if text.startswith(("INFO:", "ERROR:")):
             level, _, rest = text.partition(":")
             self.host.emit(
-                ModuleLine(module=self.name, tick=self.host.tick, level=level, text=rest.strip())
+                ModuleLine(
+                    module=self.name,
+                    tick=self.host.tick,
+                    level="ERROR" if level == "ERROR" else "INFO",
+                    text=rest.strip(),
+                )
             )
         elif (
             stream == "stdout"

@@ -619,7 +619,7 @@ def run_cell(
     observers: Iterable[Any] = (),
 ) -> Any:
     """Run one cell in this process; with ``resume``, continue it or skip it if it finished."""
-    from simba.engine.loop import Engine, RunOptions
+    from simba.engine import Engine, RunOptions
 
     _, scenario = sweep.cell(cell_id)
     run_id = run_id or sweep.run_id
