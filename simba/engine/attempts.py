@@ -21,7 +21,7 @@ from simba.engine.state import ModuleState
 from simba.engine.verdict import Failure, judge
 from simba.events import CallFinished, CallStarted, Level, ModeName, ModuleLine, RunWarning
 from simba.plan import Call
-from simba.runners.base import CallRequest, Runner
+from simba.runners.base import CallRequest, CallResult, Runner
 
 #: Backoff before retry n is BACKOFF * 2**(n-1) seconds, at most BACKOFF_MAX.
 BACKOFF = 0.1
@@ -69,7 +69,6 @@ class Attempts:
         post = lookahead.post
         directories = lookahead.directories
         mode: ModeName = call.mode.value
-        status_path = config[1]
         for attempt in range(1, attempts + 1):
             self.check_stop()
             ConfigWriter.place(
@@ -96,39 +95,56 @@ class Attempts:
             )
             lookahead.settle()
             self.check_stop()  # a call cut off by a signal is not a module failure
-            for level, text in result.lines:
-                post(
-                    ModuleLine(
-                        module=module.name, tick=call.tick, level=cast(Level, level), text=text
-                    )
-                )
-            verdict = judge(call, result, status_path, stderr_path, timeout)
-            error = verdict if isinstance(verdict, Failure) else None
-            module_state.calls += 1
-            module_state.wall_time += result.wall_time
-            module_state.max_wall_time = max(module_state.max_wall_time, result.wall_time)
-            post(
-                CallFinished(
-                    module=module.name,
-                    mode=mode,
-                    tick=call.tick,
-                    target_tick=call.target_tick,
-                    attempt=attempt,
-                    outcome=error.outcome if error else "success",
-                    exit_code=result.exit_code,
-                    wall_time=result.wall_time,
-                    started_at=started - self.started,
-                    reason=None if error is None else str(error.error).partition("\n")[0],
-                )
+            verdict = self._judge(
+                call, mode, attempt, result, started, config[1], stderr_path, timeout, module_state
             )
-            if error is None:
-                assert isinstance(verdict, Status)
+            if isinstance(verdict, Status):
                 return verdict
             module_state.failures += 1
             if attempt == attempts:
-                raise error.error
+                raise verdict.error
             self._back_off(call, attempt, attempts)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _judge(
+        self,
+        call: Call,
+        mode: ModeName,
+        attempt: int,
+        result: CallResult,
+        started: float,
+        status_path: Path,
+        stderr_path: Path,
+        timeout: float | None,
+        module_state: ModuleState,
+    ) -> Status | Failure:
+        """Pass on the attempt's lines, judge it, count it, record its end."""
+        module = call.module
+        post = self.lookahead.post
+        for level, text in result.lines:
+            post(
+                ModuleLine(module=module.name, tick=call.tick, level=cast(Level, level), text=text)
+            )
+        verdict = judge(call, result, status_path, stderr_path, timeout)
+        error = verdict if isinstance(verdict, Failure) else None
+        module_state.calls += 1
+        module_state.wall_time += result.wall_time
+        module_state.max_wall_time = max(module_state.max_wall_time, result.wall_time)
+        post(
+            CallFinished(
+                module=module.name,
+                mode=mode,
+                tick=call.tick,
+                target_tick=call.target_tick,
+                attempt=attempt,
+                outcome=error.outcome if error else "success",
+                exit_code=result.exit_code,
+                wall_time=result.wall_time,
+                started_at=started - self.started,
+                reason=None if error is None else str(error.error).partition("\n")[0],
+            )
+        )
+        return verdict
 
     def _back_off(self, call: Call, attempt: int, attempts: int) -> None:
         delay = min(BACKOFF * 2 ** (attempt - 1), BACKOFF_MAX)

@@ -33,27 +33,18 @@ from simba.engine.configs import ConfigWriter
 from simba.engine.journal import TraceWriter
 from simba.engine.lookahead import CallDirectories, LookAhead, Upcoming
 from simba.engine.options import RunOptions, RunResult
-from simba.engine.parallel import Stopped, run_concurrently
-from simba.engine.protocol import Status, StatusProblem, common_update, read_status
+from simba.engine.parallel import run_concurrently
+from simba.engine.protocol import common_update
 from simba.engine.rundir import RunDirectory, default_run_id
 from simba.engine.services import ServiceHost
-from simba.engine.signals import SignalForwarding
-from simba.engine.start import open_run
+from simba.engine.signals import SignalForwarding, Stopping
+from simba.engine.start import carried_over, open_run, replayed_status
 from simba.engine.state import CommonUpdate, ModuleState, RunState, apply_updates
-from simba.engine.summary import RunSummary, outcome_of, summarise
-from simba.engine.verdict import describe
-from simba.errors import CheckpointError, RunInterrupted, ServiceError, SimbaError
-from simba.events import (
-    Event,
-    Observer,
-    RunFinished,
-    RunStarted,
-    RunWarning,
-    TickStarted,
-)
+from simba.engine.summary import RunSummary, summarise
+from simba.errors import SimbaError
+from simba.events import Event, Observer, RunFinished, RunStarted, RunWarning, TickStarted
 from simba.jsonfile import write_json
 from simba.plan import Batch, Call, Plan
-from simba.process import signal_name
 from simba.runners.base import Runner
 from simba.runners.router import default_runner
 from simba.scenario.loader import Scenario
@@ -76,14 +67,7 @@ class Engine:
         self.options = options = options or RunOptions()
         self.observers = list(observers)
         self.timeline = scenario.timeline
-        driver = scenario.driver
-        root = options.resume or RunDirectory.locate(
-            Path(options.output_directory).resolve()
-            if options.output_directory
-            else driver.output_directory,
-            options.run_id or driver.run_id or default_run_id(),
-            options.cell_id or driver.cell_id,
-        )
+        root = _run_root(scenario, options)
         self.rundir = RunDirectory(
             root, self.timeline, len(scenario.modules) + len(scenario.services)
         )
@@ -104,23 +88,20 @@ class Engine:
         self._replay: Callable[[Call], bool] = lambda call: False
         self._trace: TraceWriter | None = None
         self._boundaries = Boundaries(self.rundir.checkpoint_file, scenario.fingerprint)
-        self._signal: int | None = None
         self._replay_offset: int | None = None
         """While resuming and before a call executes: the trace offset of the loaded checkpoint."""
-        self._stopping = False
         self.summary: RunSummary | None = None
         """What ``summary.json`` says, once the run has ended (also after a failure)."""
         self._lock = threading.RLock()
         self.jobs = max(1, options.jobs or os.cpu_count() or 1)
         self._pool: ThreadPoolExecutor | None = None
-        self._failure: ServiceError | None = None
-        """Set from a service's watcher thread when the service ended on its own."""
+        self._stop = Stopping(self.runner.cancel, root)
         self.services = ServiceHost(
             scenario.services,
             self.rundir,
             environment={**os.environ, "SIMBA_RUN_DIR": str(root)},
             emit=self.emit,
-            on_failure=self._on_service_failure,
+            on_failure=self._stop.on_service_failure,
             cache_directory=options.cache_directory,
         )
         self._configs = ConfigWriter(self.rundir, self.services)
@@ -128,7 +109,7 @@ class Engine:
         self._attempts = Attempts(
             runner=self.runner,
             lookahead=self._ahead,
-            check_stop=self._check_stop,
+            check_stop=self._stop.check,
             timeout=options.timeout,
         )
 
@@ -139,7 +120,7 @@ class Engine:
         position = self._open()
         error: SimbaError | None = None
         try:
-            with SignalForwarding(self._on_signal), self.runner:
+            with SignalForwarding(self._stop.on_signal), self.runner:
                 self.services.start()  # before the first start call, in priority order
                 for batch, following in _with_next(
                     self.plan.batches_from(position.mode, position.tick)
@@ -203,7 +184,7 @@ class Engine:
                 final_time=timeline.time(timeline.final_tick),
                 call_count=self.plan.call_count,
                 modules=tuple(m.name for m in self.scenario.modules),
-                calls_done=self.state.calls_done + self._carried_over(position),
+                calls_done=self.state.calls_done + carried_over(self.plan, position, self._replay),
             )
         )
         return position
@@ -228,23 +209,6 @@ class Engine:
             for observer in self.observers:
                 observer(event)
 
-    def _carried_over(self, position: Position) -> int:
-        """How many calls from ``position`` on this run takes from earlier drivers.
-
-        They are the calls a resumed run replays (and those continueFromTick takes
-        over): whole batches, then part of one at most, because a driver finishes a
-        batch before it starts the next.  With the checkpoint's count they give the
-        number of successful calls before this driver executes any, so a counter built
-        on them (``jobsCompleted``) never goes down across a restart.
-        """
-        count = 0
-        for batch in self.plan.batches_from(position.mode, position.tick):
-            replayed = sum(1 for call in batch.calls if self._replay(call))
-            count += replayed
-            if replayed < len(batch.calls):
-                break
-        return count
-
     # -- batches and calls -----------------------------------------------------------------
 
     def _run_batch(self, batch: Batch, following: Batch | None) -> None:
@@ -252,12 +216,10 @@ class Engine:
         concurrent = self.jobs > 1 and self.plan.dependency_mode and len(batch.calls) > 1
         ahead = self._ahead
         ahead.serial(not concurrent)
+        calls = batch.calls
         ahead.post(
             TickStarted(
-                mode=batch.mode.value,
-                tick=batch.tick,
-                time=current_time,
-                call_count=len(batch.calls),
+                mode=batch.mode.value, tick=batch.tick, time=current_time, call_count=len(calls)
             )
         )
         if concurrent:
@@ -267,7 +229,6 @@ class Engine:
             return
         base = self.state.common_data
         done: list[tuple[str, CommonUpdate]] = []
-        calls = batch.calls
         for position, call in enumerate(calls):
             view = self._view(call, position, base, done)
             ahead.write_ahead(
@@ -333,14 +294,9 @@ class Engine:
             base,
             pool=self._pool,
             jobs=self.jobs,
-            on_failure=self._stop_batch,
+            on_failure=self._stop.stop_batch,
         )
         self.state.common_data = apply_updates(base, updates)
-
-    def _stop_batch(self) -> None:
-        """A call of a concurrent batch failed: stop the others."""
-        self._stopping = True
-        self.runner.cancel()
 
     def _call(
         self, call: Call, current_time: datetime, common_view: Mapping[str, Any] | None
@@ -358,7 +314,7 @@ class Engine:
         if config is None:
             config = self._configs.build(call, directory, current_time, common_view, module_state)
         if replay:
-            status = self._replayed_status(call, config[1])
+            status = replayed_status(call, config[1])
             module_state.calls += 1
         else:
             # Every call the earlier drivers recorded comes before this one: it is in the state.
@@ -375,16 +331,7 @@ class Engine:
             self.state.calls_done += 1
         return update
 
-    def _replayed_status(self, call: Call, status_path: Path) -> Status:
-        try:
-            return read_status(status_path)
-        except StatusProblem as exc:
-            raise CheckpointError(
-                f"cannot carry on the earlier run: module {call.module.name!r} "
-                f"({describe(call)}) finished there, but {exc}"
-            ) from None
-
-    # -- checkpoints, signals, the end -----------------------------------------------------
+    # -- checkpoints and the end -----------------------------------------------------------
 
     def _mark_boundary(
         self, position: Position, replay_offset: int | None, *, force: bool = False
@@ -399,31 +346,6 @@ class Engine:
         # loaded checkpoint are still needed to replay their calls on the next resume.
         offset = self._trace.position if replay_offset is None else replay_offset
         self._boundaries.mark(position, self.state, offset, force=force)
-
-    def _on_signal(self, signum: int) -> None:
-        if self._signal is None:
-            self._signal = signum
-            self.runner.cancel()
-
-    def _on_service_failure(self, error: ServiceError) -> None:
-        """A service ended on its own (called from its watcher thread): stop the calls now."""
-        if self._failure is None:
-            self._failure = error
-            self.runner.cancel()
-
-    def _check_stop(self) -> None:
-        """Raise if the run is stopping: for a signal, or because another call failed."""
-        if self._failure is not None:
-            raise self._failure
-        if self._stopping and self._signal is None:
-            raise Stopped
-        if self._signal is not None:
-            name = signal_name(self._signal)
-            raise RunInterrupted(
-                f"stopped by {name}; the run can be continued with "
-                f"'simba run --resume {self.rundir.root}'",
-                signal_number=self._signal,
-            )
 
     def _finish(self, error: SimbaError | None) -> None:
         self._ahead.finish()
@@ -444,12 +366,24 @@ class Engine:
         self.emit(
             RunFinished(
                 run_dir=self.rundir.root,
-                outcome=outcome_of(error),
+                outcome=summary.outcome,
                 calls=self.state.calls_done,
                 wall_time=wall_time,
                 error=summary.error,
             )
         )
+
+
+def _run_root(scenario: Scenario, options: RunOptions) -> Path:
+    """The run directory: the one to resume, or where the options or the scenario say."""
+    driver = scenario.driver
+    return options.resume or RunDirectory.locate(
+        Path(options.output_directory).resolve()
+        if options.output_directory
+        else driver.output_directory,
+        options.run_id or driver.run_id or default_run_id(),
+        options.cell_id or driver.cell_id,
+    )
 
 
 def _position(batch: Batch | None, final_tick: int) -> Position:
