@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from simba._version import __version__
 
 if TYPE_CHECKING:
-    from simba.engine.loop import Engine, RunOptions, RunResult, run
+    from simba.engine import Engine, RunOptions, RunResult, run
     from simba.errors import (
         CheckpointError,
         ModuleError,
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
         SimbaError,
         StatusFileError,
     )
-    from simba.scenario.loader import ModuleSpec, Scenario, load_scenario
+    from simba.scenario import ModuleSpec, Scenario, load_scenario
 
     load = load_scenario
 

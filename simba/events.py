@@ -12,6 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
+
+RunOutcome = Literal["success", "failed", "interrupted"]
+"""How a run ended."""
+CallOutcome = Literal["success", "error", "timeout", "signal", "exit", "status", "fail"]
+"""How a call attempt ended: ``success``, or why it failed (as the trace records it)."""
+ModeName = Literal["start", "step", "end"]
+"""A call's mode as events and files spell it (the value of :class:`simba.plan.Mode`)."""
+Level = Literal["INFO", "ERROR"]
+"""The level of a line a module printed."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,7 +43,7 @@ class RunStarted:
 class TickStarted:
     """A batch of calls begins: the start calls, the steps at one tick, or the end calls."""
 
-    mode: str
+    mode: ModeName
     tick: int
     time: datetime
     call_count: int
@@ -42,7 +52,7 @@ class TickStarted:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallStarted:
     module: str
-    mode: str
+    mode: ModeName
     tick: int
     attempt: int
 
@@ -50,11 +60,11 @@ class CallStarted:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallFinished:
     module: str
-    mode: str
+    mode: ModeName
     tick: int
     target_tick: int | None
     attempt: int
-    outcome: str
+    outcome: CallOutcome
     """``success``, or why the call failed: ``exit``, ``signal``, ``timeout``, ``status``."""
     exit_code: int | None
     wall_time: float
@@ -69,7 +79,7 @@ class ModuleLine:
 
     module: str
     tick: int
-    level: str
+    level: Level
     text: str
 
 
@@ -102,8 +112,7 @@ class RunWarning:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunFinished:
     run_dir: Path
-    outcome: str
-    """``success`` or ``failed``."""
+    outcome: RunOutcome
     calls: int
     wall_time: float
     error: str | None = None

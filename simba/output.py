@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
+from simba.events import Level
+
 #: At most this many INFO:/ERROR: lines are reported per call.
 MAX_LINES = 1000
 #: A longer line is passed on in pieces of this size.
@@ -53,17 +55,18 @@ class LineSplitter:
             self.on_line(line)
 
 
-def module_line(line: bytes) -> tuple[str, str] | None:
+def module_line(line: bytes) -> tuple[Level, str] | None:
     """``(level, text)`` if ``line`` is an ``INFO:`` or ``ERROR:`` line, else ``None``."""
-    if not line.startswith((b"INFO:", b"ERROR:")):
-        return None
-    level, _, rest = line.decode("utf-8", "replace").partition(":")
-    return level, rest.strip()
+    if line.startswith(b"INFO:"):
+        return "INFO", line[5:].decode("utf-8", "replace").strip()
+    if line.startswith(b"ERROR:"):
+        return "ERROR", line[6:].decode("utf-8", "replace").strip()
+    return None
 
 
-def read_module_lines(path: Path) -> tuple[tuple[str, str], ...]:
+def read_module_lines(path: Path) -> tuple[tuple[Level, str], ...]:
     """The ``INFO:`` / ``ERROR:`` lines of an output file (at most :data:`MAX_LINES`)."""
-    found: list[tuple[str, str]] = []
+    found: list[tuple[Level, str]] = []
 
     def pick(line: bytes) -> None:
         picked = module_line(line)
@@ -104,7 +107,7 @@ class Sink:
     def __init__(self, path: Path, *, done_prefix: bytes | None = None) -> None:
         self.path = path
         self.done_prefix = done_prefix
-        self.found: list[tuple[str, str]] = []
+        self.found: list[tuple[Level, str]] = []
         self.done: str | None = None
         self._fd: int | None = None
         self._lines = LineSplitter(self._line)

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from conftest import process_gone, run_simba_measured
 
+from simba.engine import Engine, RunOptions
 from simba.engine.journal import read_trace
-from simba.engine.loop import Engine, RunOptions
 from simba.errors import ModuleError
 from simba.events import CallFinished, Event
 from simba.process import kill_leftovers
-from simba.scenario.loader import load_scenario
+from simba.scenario import load_scenario
 
 MODULES = Path(__file__).resolve().parent / "modules"
 OK = str(MODULES / "ok.sh")
@@ -567,3 +567,39 @@ def test_large_output_without_newlines_is_not_held_in_memory(
     (run_dir,) = (tmp_path / "runs").iterdir()
     assert (run_dir / "end" / "stdout_1").stat().st_size == size
     assert peak_mb < 100, f"the driver peaked at {peak_mb:.0f} MB"
+
+
+# -- the typed summary --------------------------------------------------------------------
+
+
+def test_run_result_summary_is_summary_json(
+    write_scenario: Callable[..., Path], tmp_path: Path
+) -> None:
+    """RunResult.summary is typed, and its to_json() is summary.json key for key, in order."""
+    scenario = write_scenario([spec("good", 2, OK), spec("also", 1, OK)])
+    loaded = load_scenario(scenario)
+    result = Engine(loaded, RunOptions(output_directory=tmp_path / "runs", run_id="r")).run()
+    summary = result.summary
+    assert summary.outcome == "success"
+    assert summary.calls == result.calls
+    assert summary.modules["good"].failures == 0
+    assert summary.modules["good"].mean_wall_time is not None
+    document = summary.to_json()
+    on_disk = summary_of(result.run_dir)
+    assert json.loads(json.dumps(document)) == on_disk
+    assert list(document) == list(on_disk)
+    assert list(document["modules"]["good"]) == list(on_disk["modules"]["good"])
+
+
+def test_engine_summary_after_failure(write_scenario: Callable[..., Path], tmp_path: Path) -> None:
+    """After a failed run Engine.summary says failed, with the error, as summary.json does."""
+    data = {"onTick": 1, "onMode": "step", "exit": 4}
+    scenario = write_scenario([spec("good", 2, OK), spec("bad", 1, SCRIPTED, moduleData=data)])
+    engine = Engine(load_scenario(scenario), RunOptions(output_directory=tmp_path, run_id="f"))
+    with pytest.raises(ModuleError):
+        engine.run()
+    assert engine.summary is not None
+    assert engine.summary.outcome == "failed"
+    assert engine.summary.error is not None and "exited with code 4" in engine.summary.error
+    assert engine.summary.modules["bad"].failures == 1
+    assert json.loads(json.dumps(engine.summary.to_json())) == summary_of(tmp_path / "f")

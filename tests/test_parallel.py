@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from simba.engine import Engine, RunOptions, RunResult
 from simba.engine.journal import read_trace
-from simba.engine.loop import Engine, RunOptions, RunResult
 from simba.errors import ModuleError
-from simba.scenario.loader import load_scenario
+from simba.scenario import load_scenario
 
 MODULES = Path(__file__).resolve().parent / "modules"
 HASH = str(MODULES / "res_hash.sh")

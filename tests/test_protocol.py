@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from simba.engine.loop import Engine, RunOptions
+from simba.engine import Engine, RunOptions
 from simba.engine.protocol import StatusProblem, read_status
-from simba.scenario.loader import load_scenario
+from simba.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = Path(__file__).resolve().parent / "modules"

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 from conftest import launch, run_processes, run_simba_measured, wait_for
 
+from simba.engine.attempts import BACKOFF
 from simba.engine.journal import read_trace
-from simba.engine.loop import BACKOFF
 from simba.process import GRACE_PERIOD
 
 MODULES = Path(__file__).resolve().parent / "modules"

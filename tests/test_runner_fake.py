@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from simba.engine.loop import Engine, RunOptions, RunResult
+from simba.engine import Engine, RunOptions, RunResult
 from simba.errors import ModuleError
 from simba.runners.base import CallRequest, CallResult
 from simba.runners.fake import Answer, FakeRunner

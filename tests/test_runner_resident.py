@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from conftest import SMALL_DRIVER
 
+from simba.engine import Engine, RunOptions
 from simba.engine.journal import read_trace
-from simba.engine.loop import Engine, RunOptions
 from simba.errors import ModuleError, ModuleTimeoutError, StatusFileError
 from simba.events import Event, ModuleLine, Observer
 from simba.runners.base import CallRequest

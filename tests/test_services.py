@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from conftest import EXAMPLES, run_cli
 
+from simba.engine import Engine, RunOptions
 from simba.engine import service_log as service_log_module
 from simba.engine import services as services_module
-from simba.engine.loop import Engine, RunOptions
 from simba.errors import ScenarioError, ServiceError
 from simba.events import (
     CallStarted,

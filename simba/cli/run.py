@@ -20,7 +20,7 @@ from simba.cli.session import Session
 from simba.cli.terminal import Terminal
 
 if TYPE_CHECKING:
-    from simba.engine import Engine, RunOptions
+    from simba.engine import Engine, RunOptions, RunSummary
     from simba.observers.station import StationObserver
     from simba.scenario import Scenario
 
@@ -168,7 +168,7 @@ def run(
     finally:
         if engine.summary is not None:  # None if the run never started
             if as_json:
-                terminal.json(engine.summary)
+                terminal.json(engine.summary.to_json())
             else:
                 _module_table(terminal, engine.summary)
 
@@ -303,19 +303,25 @@ def check_identifier(option: str, value: str | None) -> None:
         raise click.BadParameter(f"{value!r}: {RULE}", param_hint=option)
 
 
-def _module_table(terminal: Terminal, summary: dict[str, Any]) -> None:
+def _module_table(terminal: Terminal, summary: RunSummary) -> None:
     rows = [
-        (name, m["calls"], m["failures"], m["wallTime"], m["meanWallTime"], m["maxWallTime"])
-        for name, m in summary["modules"].items()
+        (
+            name,
+            m.calls,
+            m.failures,
+            round(m.wall_time, 6),
+            None if m.mean_wall_time is None else round(m.mean_wall_time, 6),
+            round(m.max_wall_time, 6),
+        )
+        for name, m in summary.modules.items()
     ]
     terminal.table("modules", ("module", "calls", "failed", "total s", "mean s", "max s"), rows)
-    services = summary.get("services")
-    if services:
+    if summary.services:
         terminal.table(
             "services",
             ("service", "api", "jobsCompleted", "exit"),
             [
-                (name, s["api"], s["jobsCompleted"], s["signal"] or s["exitCode"])
-                for name, s in services.items()
+                (name, s.api, s.jobs_completed, s.signal or s.exit_code)
+                for name, s in summary.services.items()
             ],
         )

@@ -17,7 +17,9 @@ replay serves ``continueFromTick``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +31,8 @@ from simba.errors import CheckpointError
 from simba.jsonfile import JSONFileError, read_json, write_json
 
 FORMAT = 1
+#: Seconds between two checkpoints at batch boundaries (failure, end and signals always write).
+CHECKPOINT_INTERVAL = 1.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,6 +66,40 @@ def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
         "modules": {name: _module_to_json(m) for name, m in state.modules.items()},
     }
     write_json(path, document, indent=None, sync=True)
+
+
+class Boundaries:
+    """The run's state at the last batch boundary, saved at most about once a second."""
+
+    def __init__(self, path: Path, fingerprint: str) -> None:
+        self.path = path
+        self.fingerprint = fingerprint
+        self._boundary: Checkpoint | None = None
+        self._saved_at = 0.0
+
+    def mark(
+        self, position: Position, state: RunState, trace_offset: int, *, force: bool = False
+    ) -> None:
+        """Remember ``state`` (a copy) before ``position``; save it if a second has passed."""
+        self._boundary = Checkpoint(
+            fingerprint=self.fingerprint,
+            position=position,
+            trace_offset=trace_offset,
+            state=RunState(
+                common_data=state.common_data,
+                modules={n: dataclasses.replace(m) for n, m in state.modules.items()},
+                calls_done=state.calls_done,
+            ),
+        )
+        now = time.monotonic()
+        if force or now - self._saved_at >= CHECKPOINT_INTERVAL:
+            self.save()
+            self._saved_at = now
+
+    def save(self) -> None:
+        """Write the last boundary's checkpoint (if there is one)."""
+        if self._boundary is not None:
+            save_checkpoint(self.path, self._boundary)
 
 
 def load_checkpoint(path: Path) -> Checkpoint:

@@ -1,21 +1,38 @@
-"""The next call, prepared while the current one runs (see ``Engine._overlap``).
+"""The look-ahead: what waits for the next call, done while that call's module runs.
 
-Right after a module starts, the engine writes the config document of the call after
-it as it will be if the running call changes nothing.  :class:`ConfigAhead` records
-what that config took as given, so that once the running call is judged one identity
-check tells whether the file on disk is still the next call's.
+Between two calls of a serial batch the engine does only what decides the next call:
+read the status, merge it, start the next module.  Everything else waits in the
+:class:`LookAhead` and is done while that module runs (the runner's ``meanwhile``),
+when the driver would only wait: the events (and so the trace record), the checkpoint
+boundary, and the next call's directory and config, written as they will be if the
+running call changes nothing.  :class:`ConfigAhead` records what such a config took as
+given, so that once the running call is judged one identity check tells whether the
+file on disk is still the next call's.  Events keep their order; everything pending is
+done before the run ends.
+
+:class:`CallDirectories` knows which call directory is in use and which were made
+ahead of use, and whether this driver made them (the config rules depend on it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from simba.engine.state import ModuleState
-from simba.plan import Call
+from simba.events import Event
+from simba.jsonfile import write_json_new
+from simba.plan import Call, Mode
+
+if TYPE_CHECKING:
+    from simba.engine.configs import CallConfig, ConfigWriter
+    from simba.engine.rundir import RunDirectory
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,10 +43,9 @@ class Upcoming:
     time: datetime
     view: Mapping[str, Any] | None
     """Its commonData if the running call changes none."""
-    after: Call | None
-    """The running call, if it is of the same module (whose last-run values it sets)."""
-    now: datetime
-    """The running call's time."""
+    module_state: ModuleState
+    """Its module's state once the running call has run (if of the same module, it sets
+    the last-run values)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +57,7 @@ class ConfigAhead:
     module_data: Mapping[str, Any] | None
     last_run: tuple[int | None, datetime | None]
     services: Mapping[str, Any] | None
-    paths_and_config: tuple[Path, Path, dict[str, Any]]
+    paths_and_config: CallConfig
 
     def holds(
         self,
@@ -58,3 +74,202 @@ class ConfigAhead:
             and (module_state.last_run_tick, module_state.last_run_time) == self.last_run
             and services is self.services
         )
+
+
+class CallDirectories:
+    """The call directory in use, those made ahead of use, and who made them."""
+
+    def __init__(self, rundir: RunDirectory) -> None:
+        self.rundir = rundir
+        self._current: Path | None = None  # the directory used last (batches go in order)
+        self.made_here = False
+        """Whether this driver made the directory used last (no earlier run's files are in it)."""
+        self.untouched = False
+        """Whether it was made just now, so that no module can have written in it yet."""
+        self._prepared: dict[Path, bool] = {}  # made ahead of use -> made by this driver
+
+    def enter(self, call: Call) -> Path:
+        """The directory of ``call``, created on first use."""
+        path = self.rundir.call_dir(call)
+        if path != self._current:
+            made = self._prepared.pop(path, None)
+            self.untouched = made is None and _make(path)
+            self.made_here = self.untouched or bool(made)
+            self._current = path
+            if call.mode is Mode.START:
+                self.rundir.link_start(path)
+        return path
+
+    def prepare(self, call: Call) -> bool:
+        """Create the directory of an upcoming ``call`` now; whether this driver made it.
+
+        Creating files is the costliest part of a call on many file systems; the
+        engine has this done while the previous module runs (the runner calls it right
+        after starting the process), which takes it off the critical path without a
+        thread competing for the interpreter.
+        """
+        path = self.rundir.call_dir(call)
+        if path == self._current:
+            return self.made_here
+        made = self._prepared.get(path)
+        if made is None:
+            made = self._prepared[path] = _make(path)
+        return made
+
+    def close(self) -> None:
+        """Undo what was prepared but not used (no tick directory without a call).
+
+        A directory is removed only if this driver made it and it is empty (the
+        look-ahead removes the config it wrote ahead first); anything else is kept.
+        """
+        for path, made in self._prepared.items():
+            if made:
+                with contextlib.suppress(OSError):
+                    path.rmdir()
+        self._prepared.clear()
+
+
+def _make(path: Path) -> bool:
+    try:
+        path.mkdir()
+    except FileExistsError:
+        return False
+    return True
+
+
+class LookAhead:
+    """Work deferred until the next call has started, and the next call's config ahead."""
+
+    def __init__(
+        self, emit: Callable[[Event], None], directories: CallDirectories, configs: ConfigWriter
+    ) -> None:
+        self._emit = emit
+        self.directories = directories
+        self._configs = configs
+        self._deferring = False
+        """Serial batches: events wait in ``_pending`` until the next call has started."""
+        self._pending: deque[Callable[[], None]] = deque()
+        self._error: BaseException | None = None
+        self._ahead: ConfigAhead | None = None
+        """The upcoming call's config as written ahead, while the previous call ran."""
+        self._meanwhile: Callable[[], None] | None = None
+        self._lock = threading.Lock()
+
+    # -- deferred work ----------------------------------------------------------------
+
+    def post(self, event: Event) -> None:
+        """Emit ``event``: at once, or in a serial batch once the next call has started."""
+        if self._deferring:
+            self._pending.append(lambda: self._emit(event))
+        else:
+            self._emit(event)
+
+    def later(self, work: Callable[[], None]) -> None:
+        """Do ``work`` now, or in a serial batch once the next call has started."""
+        self._pending.append(work)
+        if not self._deferring:
+            self.catch_up()
+
+    def catch_up(self) -> None:
+        """Do the pending work in order (what raises leaves the rest pending)."""
+        pending = self._pending
+        while pending:
+            pending.popleft()()
+
+    # -- a batch and its calls ----------------------------------------------------------
+
+    def serial(self, deferring: bool) -> None:
+        """A batch begins: serial (work waits for the next call) or concurrent (it does not)."""
+        self._deferring = deferring
+
+    def write_ahead(self, upcoming: Callable[[], Upcoming | None]) -> None:
+        """While the next call runs: catch up, then write the config of ``upcoming()``."""
+        self._meanwhile = self._overlap(upcoming)
+
+    def prepare_ahead(self, call: Call | None) -> None:
+        """While the next calls run: make ``call``'s directory ready."""
+        self._meanwhile = None if call is None else self._preparer(call)
+
+    def take_meanwhile(self) -> Callable[[], None] | None:
+        """The work for the runner to do while the call it starts runs (once)."""
+        with self._lock:
+            meanwhile, self._meanwhile = self._meanwhile, None
+        return meanwhile
+
+    def settle(self) -> None:
+        """After a call: finish what waited for it; raise what failed meanwhile."""
+        if self._deferring:
+            self.catch_up()  # if the runner had no use for meanwhile
+            failed, self._error = self._error, None
+            if failed is not None:
+                raise failed
+
+    def take_config(
+        self,
+        call: Call,
+        view: Mapping[str, Any] | None,
+        module_state: ModuleState,
+        services: Mapping[str, Any] | None,
+    ) -> CallConfig | None:
+        """``call``'s config if the one written ahead still holds (it is in place then)."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead.holds(call, view, module_state, services):
+            return ahead.paths_and_config
+        return None
+
+    def finish(self) -> None:
+        """The run ends: no more waiting, everything pending done."""
+        self._deferring = False
+        self.catch_up()
+
+    def close(self) -> None:
+        """Remove the config written for a call that never came, and unused directories."""
+        if self._ahead is not None:
+            with contextlib.suppress(OSError):
+                self._ahead.paths_and_config[0].unlink()
+        self.directories.close()
+
+    # -- the runner's meanwhile ---------------------------------------------------------
+
+    def _overlap(self, upcoming: Callable[[], Upcoming | None]) -> Callable[[], None]:
+        def meanwhile() -> None:
+            try:
+                self.catch_up()
+                following = upcoming()
+                if following is not None:
+                    with contextlib.suppress(OSError):  # then the call writes it, or says why
+                        self._speculate(following)
+            except BaseException as exc:  # raised once the call has ended (see settle)
+                self._error = exc
+
+        return meanwhile
+
+    def _speculate(self, upcoming: Upcoming) -> None:
+        """Write ``upcoming``'s config as it will be if the running call changes nothing.
+
+        If the call's status changes what it took as given, the config is written
+        again; if not, the next module starts at once.
+        """
+        call = upcoming.call
+        if not self.directories.prepare(call):
+            return  # a directory of an earlier driver: leave its files alone
+        module_state = upcoming.module_state
+        config = self._configs.build(
+            call, self.directories.rundir.call_dir(call), upcoming.time, upcoming.view, module_state
+        )
+        write_json_new(config[0], config[2])
+        self._ahead = ConfigAhead(
+            call,
+            upcoming.view,
+            module_state.module_data,
+            (module_state.last_run_tick, module_state.last_run_time),
+            self._configs.services.documents,
+            config,
+        )
+
+    def _preparer(self, call: Call) -> Callable[[], None]:
+        def prepare() -> None:
+            with contextlib.suppress(OSError):  # then enter() makes it, or says why
+                self.directories.prepare(call)
+
+        return prepare

@@ -18,7 +18,7 @@ from simba import schemas
 from simba.engine.state import CommonUpdate, ModuleState
 from simba.jsonfile import MAX_BYTES, JSONFileError, parse_json, read_file
 from simba.plan import Call, Mode
-from simba.scenario.loader import ModuleSpec
+from simba.scenario import ModuleSpec
 
 
 def build_config(

@@ -36,7 +36,7 @@ from simba.plan import Call, Mode
 from simba.scenario.timeline import Timeline
 
 if TYPE_CHECKING:
-    from simba.scenario.loader import ModuleSpec
+    from simba.scenario import ModuleSpec
 
 META = ".simba"
 
@@ -114,7 +114,7 @@ def default_run_id() -> str:
 
 
 class RunDirectory:
-    """Paths of one run; creates directories lazily."""
+    """Paths of one run, its creation and its lock (call directories: ``CallDirectories``)."""
 
     def __init__(self, root: Path, timeline: Timeline, module_count: int) -> None:
         self.root = root
@@ -125,12 +125,6 @@ class RunDirectory:
         self.summary_file = files.summary
         self.checkpoint_file = files.checkpoint
         self._width = len(str(module_count))
-        self._current: Path | None = None  # the directory used last (batches go in order)
-        self.made_here = False
-        """Whether this driver made the directory used last (no earlier run's files are in it)."""
-        self.untouched = False
-        """Whether it was made just now, so that no module can have written in it yet."""
-        self._prepared: dict[Path, bool] = {}  # made ahead of use -> made by this driver
         self._call_dirs: list[tuple[Call, Path]] = []
         self._lock_fd: int | None = None
         self.run_info_file = files.run_info
@@ -219,54 +213,6 @@ class RunDirectory:
         self._call_dirs = [self._call_dirs[-1], (call, path)] if self._call_dirs else [(call, path)]
         return path
 
-    def directory(self, call: Call) -> Path:
-        """The directory of ``call``, created on first use."""
-        path = self.call_dir(call)
-        if path != self._current:
-            made = self._prepared.pop(path, None)
-            self.untouched = made is None and self._make(path)
-            self.made_here = self.untouched or bool(made)
-            self._current = path
-            if call.mode is Mode.START:
-                self._link_start(path)
-        return path
-
-    def prepare(self, call: Call) -> bool:
-        """Create the directory of an upcoming ``call`` now; whether this driver made it.
-
-        Creating files is the costliest part of a call on many file systems; the
-        engine has this done while the previous module runs (the runner calls it right
-        after starting the process), which takes it off the critical path without a
-        thread competing for the interpreter.
-        """
-        path = self.call_dir(call)
-        if path == self._current:
-            return self.made_here
-        made = self._prepared.get(path)
-        if made is None:
-            made = self._prepared[path] = self._make(path)
-        return made
-
-    def close(self) -> None:
-        """Undo what was prepared but not used (no tick directory without a call).
-
-        A directory is removed only if this driver made it and it is empty (the engine
-        removes the config it wrote ahead first); anything else in it is kept.
-        """
-        for path, made in self._prepared.items():
-            if made:
-                with contextlib.suppress(OSError):
-                    path.rmdir()
-        self._prepared.clear()
-
-    @staticmethod
-    def _make(path: Path) -> bool:
-        try:
-            path.mkdir()
-        except FileExistsError:
-            return False
-        return True
-
     def tick_dir(self, tick: int) -> Path:
         return self.root / self.timeline.format_tick(tick)
 
@@ -274,7 +220,8 @@ class RunDirectory:
         """``modules/<name>/`` of a service: its ``module.log`` and its ``state/`` directory."""
         return self.root / "modules" / name
 
-    def _link_start(self, target: Path) -> None:
+    def link_start(self, target: Path) -> None:
+        """Point ``start`` at the directory of the start calls."""
         link = self.root / "start"
         if link.is_symlink() or link.exists():
             link.unlink()

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from simba.engine.service_log import ServiceLog
+from simba.engine.summary import ServiceSummary
 from simba.errors import ServiceError, format_tail
 from simba.events import Event, ModuleLine, RunWarning, ServiceStats
 from simba.output import LineSplitter, module_line
@@ -295,16 +296,16 @@ class Service:
             self._watcher.join(timeout)
         self.log.close()
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> ServiceSummary:
         code = self.returncode
-        return {
-            "api": self.api,
-            "jobsCompleted": self.jobs_completed,
-            "exitCode": code if code is not None and code >= 0 else None,
-            "signal": signal_name(-code) if code is not None and code < 0 else None,
-            "endedEarly": bool(self._early),
-            "log": str(self.log.path),
-        }
+        return ServiceSummary(
+            api=self.api,
+            jobs_completed=self.jobs_completed,
+            exit_code=code if code is not None and code >= 0 else None,
+            signal=signal_name(-code) if code is not None and code < 0 else None,
+            ended_early=bool(self._early),
+            log=str(self.log.path),
+        )
 
 
 class _Stream:

@@ -45,10 +45,10 @@ import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from simba.engine.rundir import RunDirectory
 from simba.engine.service import Service
+from simba.engine.summary import ServiceSummary
 from simba.errors import ServiceError
 from simba.events import Event, ServiceStarted, TickStarted
 from simba.process import GRACE_PERIOD
@@ -156,6 +156,6 @@ class ServiceHost:
         with contextlib.suppress(ServiceError):
             self.stop()
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> dict[str, ServiceSummary]:
         """Per service: API, last ``jobsCompleted``, how it ended, where its log is."""
         return {service.name: service.summary() for service in self.services}

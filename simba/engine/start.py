@@ -15,13 +15,15 @@ from typing import Any
 
 from simba._version import __version__
 from simba.engine.checkpoint import Position, load_checkpoint, successful_calls
+from simba.engine.protocol import Status, StatusProblem, read_status
 from simba.engine.rundir import RunDirectory, RunFiles
 from simba.engine.state import RunState
+from simba.engine.verdict import describe
 from simba.errors import CheckpointError, RunDirectoryError
 from simba.jsonfile import read_json, write_json
-from simba.plan import Call, Mode
+from simba.plan import Call, Mode, Plan
 from simba.process import kill_leftovers
-from simba.scenario.loader import Scenario
+from simba.scenario import Scenario
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +83,35 @@ def open_run(
     kill_leftovers(rundir.root)
     write_json(rundir.run_info_file, info)
     return Opening(start, continued)
+
+
+def carried_over(plan: Plan, position: Position, replay: Callable[[Call], bool]) -> int:
+    """How many calls from ``position`` on this run takes from earlier drivers.
+
+    They are the calls a resumed run replays (and those continueFromTick takes
+    over): whole batches, then part of one at most, because a driver finishes a
+    batch before it starts the next.  With the checkpoint's count they give the
+    number of successful calls before this driver executes any, so a counter built
+    on them (``jobsCompleted``) never goes down across a restart.
+    """
+    count = 0
+    for batch in plan.batches_from(position.mode, position.tick):
+        replayed = sum(1 for call in batch.calls if replay(call))
+        count += replayed
+        if replayed < len(batch.calls):
+            break
+    return count
+
+
+def replayed_status(call: Call, status_path: Path) -> Status:
+    """The status a replayed call left in the earlier run, or why the run cannot go on."""
+    try:
+        return read_status(status_path)
+    except StatusProblem as exc:
+        raise CheckpointError(
+            f"cannot carry on the earlier run: module {call.module.name!r} "
+            f"({describe(call)}) finished there, but {exc}"
+        ) from None
 
 
 def run_info(scenario: Scenario, timeout: float | None) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from simba.engine.protocol import Status, StatusProblem, read_status
 from simba.errors import ModuleError, ModuleTimeoutError, StatusFileError, format_tail, tail
+from simba.events import CallOutcome
 from simba.plan import Call, Mode
 from simba.process import signal_name
 from simba.runners.base import CallResult
@@ -20,7 +21,7 @@ from simba.runners.base import CallResult
 
 @dataclass(frozen=True, slots=True)
 class Failure:
-    outcome: str
+    outcome: CallOutcome
     """``error``, ``timeout``, ``signal``, ``exit``, ``status`` or ``fail`` (as traced)."""
     error: ModuleError
 
@@ -45,7 +46,7 @@ def judge(
                 return status
     where = f"module {call.module.name!r} ({describe(call)})"
 
-    def failure(outcome: str, kind: type[ModuleError], message: str) -> Failure:
+    def failure(outcome: CallOutcome, kind: type[ModuleError], message: str) -> Failure:
         return Failure(
             outcome,
             kind(

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from simba.events import Level
 from simba.scenario import ModuleSpec
 
 
@@ -55,7 +56,7 @@ class CallResult:
     timed_out: bool = False
     cancelled: bool = False
     wall_time: float = 0.0
-    lines: tuple[tuple[str, str], ...] = ()
+    lines: tuple[tuple[Level, str], ...] = ()
     """``(level, text)`` of the ``INFO:`` / ``ERROR:`` lines the module printed."""
     error: str | None = None
     """Why the call failed before any exit status could count (e.g. it could not start)."""

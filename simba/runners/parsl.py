@@ -23,6 +23,7 @@ from concurrent.futures import wait
 from pathlib import Path
 
 from simba.errors import tail_bytes
+from simba.events import Level
 from simba.output import read_module_lines
 from simba.process import GRACE_PERIOD, kill_marked
 from simba.runners.base import CallRequest, CallResult, Runner
@@ -109,7 +110,7 @@ class ParslRunner(Runner):
         label: str,
         call_id: str,
         wall_time: float,
-        lines: tuple[tuple[str, str], ...],
+        lines: tuple[tuple[Level, str], ...],
     ) -> CallResult:
         from parsl.app.errors import BashExitFailure
 

@@ -17,6 +17,7 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping
 
+from simba.events import Level
 from simba.output import Sink
 from simba.process import GRACE_PERIOD, Cancellation, ModuleProcess
 from simba.runners.base import CallRequest, CallResult, Runner
@@ -92,7 +93,7 @@ class ResidentRunner(Runner):
         request: CallRequest,
         answer: str,
         wall_time: float,
-        lines: tuple[tuple[str, str], ...],
+        lines: tuple[tuple[Level, str], ...],
     ) -> CallResult:
         """The result of a call the module answered with ``DONE: <answer>``."""
         if answer == str(request.config_path):

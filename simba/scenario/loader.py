@@ -21,13 +21,13 @@ from typing import Any
 from simba import schemas
 from simba.jsonfile import JSONFileError, read_json
 from simba.scenario.driver import parse_driver
-from simba.scenario.model import Driver, ModuleSpec, ModuleType, Scenario
+from simba.scenario.model import ModuleSpec, ModuleType, Scenario
 from simba.scenario.problems import Problems
 from simba.scenario.schedule import parse_modules
 
 # Driver, ModuleSpec, ModuleType and Scenario are re-exported for older importers;
 # import them from simba.scenario.
-__all__ = ["Driver", "ModuleSpec", "ModuleType", "Scenario", "load_scenario", "with_driver"]
+__all__ = ["load_scenario", "with_driver"]
 
 
 def load_scenario(path: str | os.PathLike[str], *, cwd: Path | None = None) -> Scenario:

@@ -1,0 +1,156 @@
+"""One call's attempts: config in place, run by the runner, judged, retried with backoff.
+
+An attempt that fails is retried after ``BACKOFF * 2**(n-1)`` seconds (at most
+``BACKOFF_MAX``) until the module's retries are used up; then its error is raised.
+Each attempt is announced (:class:`CallStarted`), its module's ``INFO``/``ERROR``
+lines passed on, and its end recorded (:class:`CallFinished`, the trace record) with
+the same verdict whatever the back-end (:mod:`simba.engine.verdict`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from simba.engine.configs import CallConfig, ConfigWriter
+from simba.engine.lookahead import LookAhead
+from simba.engine.protocol import Status
+from simba.engine.state import ModuleState
+from simba.engine.verdict import Failure, judge
+from simba.events import CallFinished, CallStarted, ModeName, ModuleLine, RunWarning
+from simba.plan import Call
+from simba.runners.base import CallRequest, CallResult, Runner
+
+#: Backoff before retry n is BACKOFF * 2**(n-1) seconds, at most BACKOFF_MAX.
+BACKOFF = 0.1
+BACKOFF_MAX = 10.0
+
+
+class Attempts:
+    """Runs calls with their retries for one run."""
+
+    def __init__(
+        self,
+        *,
+        runner: Runner,
+        lookahead: LookAhead,
+        check_stop: Callable[[], None],
+        timeout: float | None,
+    ) -> None:
+        self.runner = runner
+        self.lookahead = lookahead
+        self.check_stop = check_stop
+        """Raises if the run is stopping (a signal, or another call failed)."""
+        self.timeout = timeout
+        """The timeout of modules that set none."""
+        self.started = 0.0
+        """When the run started (``time.perf_counter``), for ``CallFinished.started_at``."""
+
+    def run(
+        self,
+        call: Call,
+        config: CallConfig,
+        directory: Path,
+        module_state: ModuleState,
+        *,
+        written: bool = False,
+    ) -> Status:
+        """Run ``call`` with its retries; its status, or raise its error.
+
+        ``written``: the config is in place already (written ahead while the previous
+        call ran, and nothing has changed since).
+        """
+        module = call.module
+        timeout = module.timeout if module.timeout is not None else self.timeout
+        attempts = module.retries + 1
+        lookahead = self.lookahead
+        post = lookahead.post
+        directories = lookahead.directories
+        mode: ModeName = call.mode.value
+        for attempt in range(1, attempts + 1):
+            self.check_stop()
+            ConfigWriter.place(
+                config,
+                attempt,
+                made_here=directories.made_here,
+                untouched=directories.untouched,
+                written=written,
+            )
+            stdout_path, stderr_path = directories.rundir.output_paths(
+                directory, module.index, attempt
+            )
+            post(CallStarted(module=module.name, mode=mode, tick=call.tick, attempt=attempt))
+            started = time.perf_counter()
+            result = self.runner.run(
+                CallRequest(
+                    module=module,
+                    config_path=config[0],
+                    stdout_path=stdout_path,
+                    stderr_path=stderr_path,
+                    timeout=timeout,
+                    meanwhile=lookahead.take_meanwhile(),
+                )
+            )
+            lookahead.settle()
+            self.check_stop()  # a call cut off by a signal is not a module failure
+            verdict = self._judge(
+                call, mode, attempt, result, started, config[1], stderr_path, timeout, module_state
+            )
+            if isinstance(verdict, Status):
+                return verdict
+            module_state.failures += 1
+            if attempt == attempts:
+                raise verdict.error
+            self._back_off(call, attempt, attempts)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _judge(
+        self,
+        call: Call,
+        mode: ModeName,
+        attempt: int,
+        result: CallResult,
+        started: float,
+        status_path: Path,
+        stderr_path: Path,
+        timeout: float | None,
+        module_state: ModuleState,
+    ) -> Status | Failure:
+        """Pass on the attempt's lines, judge it, count it, record its end."""
+        module = call.module
+        post = self.lookahead.post
+        for level, text in result.lines:
+            post(ModuleLine(module=module.name, tick=call.tick, level=level, text=text))
+        verdict = judge(call, result, status_path, stderr_path, timeout)
+        error = verdict if isinstance(verdict, Failure) else None
+        module_state.calls += 1
+        module_state.wall_time += result.wall_time
+        module_state.max_wall_time = max(module_state.max_wall_time, result.wall_time)
+        post(
+            CallFinished(
+                module=module.name,
+                mode=mode,
+                tick=call.tick,
+                target_tick=call.target_tick,
+                attempt=attempt,
+                outcome=error.outcome if error else "success",
+                exit_code=result.exit_code,
+                wall_time=result.wall_time,
+                started_at=started - self.started,
+                reason=None if error is None else str(error.error).partition("\n")[0],
+            )
+        )
+        return verdict
+
+    def _back_off(self, call: Call, attempt: int, attempts: int) -> None:
+        delay = min(BACKOFF * 2 ** (attempt - 1), BACKOFF_MAX)
+        self.lookahead.post(
+            RunWarning(
+                module=call.module.name,
+                tick=call.tick,
+                message=f"attempt {attempt} of {attempts} failed; retrying in {delay:g} s",
+            )
+        )
+        self.lookahead.catch_up()
+        time.sleep(delay)

@@ -1,0 +1,41 @@
+"""What a run is asked to do and what it gives back: :class:`RunOptions`, :class:`RunResult`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from simba.engine.summary import RunSummary
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunOptions:
+    """How to run a scenario; each field overrides the scenario's own setting."""
+
+    output_directory: Path | None = None
+    run_id: str | None = None
+    cell_id: str | None = None
+    overwrite: bool = False
+    timeout: float | None = None
+    """Default timeout in seconds for modules that set none."""
+    resume: Path | None = None
+    """Continue the run in this directory from its last checkpoint."""
+    jobs: int | None = None
+    """Most calls run at once in dependency mode (default: the CPU count)."""
+    cache_directory: Path | None = None
+    """Where the services' ``CACHE_ROOT`` directories go (default: inside the run directory)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunResult:
+    """A finished run: where it is, how many calls, its final data and its summary."""
+
+    run_dir: Path
+    calls: int
+    wall_time: float
+    common_data: Mapping[str, Any] | None
+    module_data: Mapping[str, Mapping[str, Any] | None]
+    summary: RunSummary
+    """What ``.simba/summary.json`` holds."""
