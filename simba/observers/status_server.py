@@ -138,7 +138,6 @@ class ApiServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # stdout is for INFO:/ERROR: lines, and a request is not worth a line
 
-        self.url = url_of(sock)
         self._server = ThreadingHTTPServer(sock.getsockname()[:2], Handler, bind_and_activate=False)
         self._server.socket.close()
         self._server.socket = sock
@@ -152,7 +151,3 @@ class ApiServer:
 
     def start(self) -> None:
         self._thread.start()
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
