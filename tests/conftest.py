@@ -15,8 +15,9 @@ import pytest
 
 from simba import events
 
-ROOT = Path(__file__).resolve().parent.parent
-MODULES = Path(__file__).resolve().parent / "modules"
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+MODULES = TESTS / "modules"
 EXAMPLES = ROOT / "examples"
 REFERENCE = ROOT.parent / "shared" / "reference"
 

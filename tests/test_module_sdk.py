@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SMALL_DRIVER, run_cli
+from conftest import MODULES, SMALL_DRIVER, run_cli
 
 from simba.engine.journal import read_trace
 
-MODULES = Path(__file__).resolve().parent / "modules"
 COUNTER = str(MODULES / "sdk_counter.py")
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]

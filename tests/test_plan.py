@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from conftest import MODULES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,7 +20,7 @@ from simba.plan import Mode, Plan
 from simba.scenario import Driver, ModuleSpec, ModuleType, Scenario, load_scenario
 from simba.scenario.timeline import Interval, Timeline, parse_duration
 
-OK = str(Path(__file__).resolve().parent / "modules" / "ok.sh")
+OK = str(MODULES / "ok.sh")
 START = datetime(2024, 1, 1)
 
 

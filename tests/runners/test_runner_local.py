@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import process_gone
+from conftest import MODULES, process_gone
 
 from simba.runners.base import CallRequest, CallResult
 from simba.runners.local import LocalRunner
 from simba.scenario import ModuleSpec, load_scenario
 
-MODULES = Path(__file__).resolve().parent / "modules"
 OK = str(MODULES / "ok.sh")
 RECORD = str(MODULES / "record.py")
 

@@ -9,11 +9,10 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from conftest import MODULES, ROOT
 
 from simba.cli import cli
 
-ROOT = Path(__file__).resolve().parent.parent
-MODULES = Path(__file__).resolve().parent / "modules"
 OK = str(MODULES / "ok.sh")
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import MODULES, ROOT
 from jsonschema import Draft202012Validator
 
 from simba.packages.archive import MAX_ENTRIES
@@ -30,8 +31,6 @@ from simba.packages.store import (
 )
 from simba.scenario import load_scenario
 
-ROOT = Path(__file__).resolve().parent.parent
-MODULES = Path(__file__).resolve().parent / "modules"
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 #: A module in sh that records its arguments and $WHERE, then succeeds.

@@ -10,14 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REFERENCE
+from conftest import MODULES, REFERENCE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simba.scenario import load_scenario
 from simba.scenario.timeline import Interval, Timeline, parse_duration, parse_time
 
-MODULES = Path(__file__).resolve().parent / "modules"
 REFERENCE_DRIVER = REFERENCE / "examples" / "local" / "driver.json"
 
 

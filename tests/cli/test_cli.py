@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import MODULES, ROOT
 from jsonschema import Draft202012Validator
 
 from simba import __version__
 
-ROOT = Path(__file__).resolve().parent.parent
-MODULES = Path(__file__).resolve().parent / "modules"
 OK = str(MODULES / "ok.sh")
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SMALL_DRIVER
+from conftest import MODULES, SMALL_DRIVER
 
 from simba.engine import Engine, RunOptions
 from simba.engine.journal import read_trace
@@ -20,7 +20,6 @@ from simba.runners.base import CallRequest
 from simba.runners.resident import ResidentRunner
 from simba.scenario import load_scenario
 
-MODULES = Path(__file__).resolve().parent / "modules"
 COUNTER = str(MODULES / "res_counter.sh")
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import process_gone, run_simba_measured
+from conftest import MODULES, process_gone, run_simba_measured
 
 from simba.engine import Engine, RunOptions
 from simba.engine.journal import read_trace
@@ -20,7 +20,6 @@ from simba.events import CallFinished, Event
 from simba.process import kill_leftovers
 from simba.scenario import load_scenario
 
-MODULES = Path(__file__).resolve().parent / "modules"
 OK = str(MODULES / "ok.sh")
 SCRIPTED = str(MODULES / "scripted.py")
 RECORD = str(MODULES / "record.py")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EXAMPLES, run_cli
+from conftest import EXAMPLES, MODULES, run_cli
 
 from simba.engine import Engine, RunOptions
 from simba.engine import service_log as service_log_module
@@ -32,7 +32,6 @@ from simba.events import (
 )
 from simba.scenario import load_scenario
 
-MODULES = Path(__file__).resolve().parent / "modules"
 SERVICE = str(MODULES / "svc_service.py")
 CLIENT = str(MODULES / "svc_client.py")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import MODULES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,7 +17,6 @@ from simba.engine.journal import read_trace
 from simba.errors import ModuleError
 from simba.scenario import load_scenario
 
-MODULES = Path(__file__).resolve().parent / "modules"
 HASH = str(MODULES / "res_hash.sh")
 MEET = str(MODULES / "res_meet.sh")
 

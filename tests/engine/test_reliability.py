@@ -1,6 +1,6 @@
 """Reliability of a run: signals, the run-directory lock and module faults, with real processes.
 
-``tests/test_engine.py`` covers the basic failure messages; this file covers what a run
+``tests/engine/test_engine.py`` covers the basic failure messages; this file covers what a run
 survives: SIGTERM/SIGINT (also against a module that ignores SIGTERM), a second driver in
 the same run directory, modules that vandalise their files, flood stdout or fail
 intermittently, and the default timeout.
@@ -19,13 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import launch, run_processes, run_simba_measured, wait_for
+from conftest import MODULES, launch, run_processes, run_simba_measured, wait_for
 
 from simba.engine.attempts import BACKOFF
 from simba.engine.journal import read_trace
 from simba.process import GRACE_PERIOD
 
-MODULES = Path(__file__).resolve().parent / "modules"
 MODEL = str(MODULES / "rel_model.py")
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]

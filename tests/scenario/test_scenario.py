@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REFERENCE, SMALL_DRIVER
+from conftest import MODULES, REFERENCE, SMALL_DRIVER
 
 from simba import schemas
 from simba.errors import ScenarioError
 from simba.scenario import ModuleType, Scenario, load_scenario
 
-MODULES = Path(__file__).resolve().parent / "modules"
 OK = str(MODULES / "ok.sh")
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from conftest import MODULES, TESTS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -29,8 +30,7 @@ from simba.errors import ScenarioError
 from simba.plan import Plan
 from simba.scenario import Scenario, load_scenario
 
-CORPUS = Path(__file__).resolve().parent / "bad_scenarios"
-MODULES = Path(__file__).resolve().parent / "modules"
+CORPUS = TESTS / "bad_scenarios"
 OK = str(MODULES / "ok.sh")
 
 

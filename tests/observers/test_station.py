@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import MODULES
 
-MODULES = Path(__file__).resolve().parent / "modules"
 SCRIPTED = str(MODULES / "scripted.py")
 OK = str(MODULES / "ok.sh")
 SERVICE = str(MODULES / "svc_service.py")

@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import launch, run_processes, wait_for
+from conftest import MODULES, launch, run_processes, wait_for
 
 from simba.engine.journal import read_trace
 
-MODULES = Path(__file__).resolve().parent / "modules"
 MODEL = str(MODULES / "rel_model.py")
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]

@@ -9,14 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import MODULES, ROOT
 from jsonschema import Draft202012Validator
 
 from simba.engine import Engine, RunOptions
 from simba.engine.protocol import StatusProblem, read_status
 from simba.scenario import load_scenario
 
-ROOT = Path(__file__).resolve().parent.parent
-MODULES = Path(__file__).resolve().parent / "modules"
 RECORD = str(MODULES / "record.py")
 
 #: Ticks 0..12 of one hour each, so the tick format is two digits wide.
