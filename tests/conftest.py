@@ -19,7 +19,15 @@ TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
 MODULES = TESTS / "modules"
 EXAMPLES = ROOT / "examples"
-REFERENCE = ROOT.parent / "shared" / "reference"
+#: The reference simbaDriver's own scenario and schema files: SIMBA_REFERENCE, or the
+#: ``shared/reference`` folder beside the checkout (where this project's machines have it).
+REFERENCE = Path(os.environ.get("SIMBA_REFERENCE") or ROOT.parent / "shared" / "reference")
+#: For tests that run the reference's original files: skipped, with the reason, without them.
+requires_reference = pytest.mark.skipif(
+    not (REFERENCE / "examples").is_dir(),
+    reason=f"the reference simbaDriver's files are not at {REFERENCE}; "
+    "set SIMBA_REFERENCE to their folder to run this test",
+)
 
 #: A driver section that gives ticks 0..3 of one day each.
 SMALL_DRIVER: dict[str, Any] = {

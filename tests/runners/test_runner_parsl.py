@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import MODULES, REFERENCE, run_cli
+from conftest import MODULES, REFERENCE, requires_reference, run_cli
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 Writer = Callable[..., Path]
@@ -132,6 +132,7 @@ def reference_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path, 
     return result, base / "runs" / "ref", base
 
 
+@requires_reference
 @needs_parsl
 def test_reference_parsl_example_runs_unchanged(reference_run: tuple[Any, Path, Path]) -> None:
     """The reference's type-parsl scenario runs every call through a local Parsl executor."""
@@ -143,6 +144,7 @@ def test_reference_parsl_example_runs_unchanged(reference_run: tuple[Any, Path, 
     assert {r["outcome"] for r in read_trace(run_dir)} == {"success"}
 
 
+@requires_reference
 @needs_parsl
 def test_parsl_files_stay_in_the_run_directory(reference_run: tuple[Any, Path, Path]) -> None:
     """Parsl's run directory is the run's .simba/parsl/; nothing lands in the working directory."""
@@ -156,6 +158,7 @@ def test_parsl_files_stay_in_the_run_directory(reference_run: tuple[Any, Path, P
     assert executors == ["HighThroughputExecutor"]
 
 
+@requires_reference
 @needs_parsl
 def test_no_worker_process_survives_the_run(reference_run: tuple[Any, Path, Path]) -> None:
     """After the run, no worker pool, worker or module process of it is alive."""
@@ -344,6 +347,7 @@ def test_a_provider_given_twice_is_a_problem(write_scenario: Writer, simba_cli: 
 
 @needs_parsl
 # Without an address, Parsl probes the host's interfaces and leaves sockets to the collector.
+@requires_reference
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_reference_slurm_fields_map_onto_parsl_objects(tmp_path: Path) -> None:
     """The reference's SLURM example maps onto one shared HighThroughputExecutor + SlurmProvider."""

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import MODULES, REFERENCE, ROOT
+from conftest import MODULES, REFERENCE, ROOT, requires_reference
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 Writer = Callable[..., Path]
@@ -639,6 +639,7 @@ def test_bare_command_name_resolves_in_the_scenario_directory(
     assert len(trace(run_dir)) == 5
 
 
+@requires_reference
 @pytest.mark.skipif(find_spec("parsl") is None, reason="Parsl is not installed")
 @pytest.mark.parametrize("kind", ["local", "slurm"])
 def test_reference_parsl_examples_are_accepted(simba_cli: Cli, tmp_path: Path, kind: str) -> None:
@@ -652,6 +653,7 @@ def test_reference_parsl_examples_are_accepted(simba_cli: Cli, tmp_path: Path, k
     assert "2 modules" in result.stdout
 
 
+@requires_reference
 def test_reference_example_runs_with_local_modules(simba_cli: Cli, tmp_path: Path) -> None:
     """The reference's example directory, with type local and its own program, runs unchanged."""
     scenario = tmp_path / "examples" / "local"

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import MODULES, REFERENCE, SMALL_DRIVER
+from conftest import MODULES, REFERENCE, SMALL_DRIVER, requires_reference
 
 from simba import schemas
 from simba.errors import ScenarioError
@@ -104,6 +104,7 @@ def test_schema_keys_are_ignored(write_scenario: Callable[..., Path], tmp_path: 
 # -- the reference scenarios -----------------------------------------------------------------
 
 
+@requires_reference
 @pytest.mark.parametrize("kind", ["local", "slurm"])
 def test_reference_scenarios_parse(kind: str, tmp_path: Path) -> None:
     """The reference examples pass the schema and load, type parsl too (when Parsl is installed)."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import MODULES, REFERENCE
+from conftest import MODULES, REFERENCE, requires_reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -150,6 +150,7 @@ def test_monthly_ticks_from_january_31_do_not_drift() -> None:
     assert timeline.time(13) == datetime(2025, 2, 28)
 
 
+@requires_reference
 def test_reference_three_interval_clock(write_scenario: Callable[..., Path]) -> None:
     """The reference driver.json (10-min, 30-min, 60-min ticks) ends at tick 11 = 03:30."""
     driver = json.loads(REFERENCE_DRIVER.read_text(encoding="utf-8"))
