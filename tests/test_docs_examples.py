@@ -1,0 +1,197 @@
+"""The files and commands shown in the docs are run for real, so they cannot go stale.
+
+A page is read top down, as a reader follows it, in a fresh directory (the session
+directory, shown in the docs as ``/home/me/simba``):
+
+* a ``.. code-block::`` whose ``:caption:`` is a relative path (no spaces), such as
+  ``growth/schedule.json``, is a file: it is written there (a later block with the same
+  caption replaces it, as when a page breaks a module and then fixes it);
+* a ``.. code-block:: console`` with a ``:name:`` is a session: each ``$ `` line is run
+  with bash in the session directory (``simba`` is this environment's, found on PATH
+  without activating anything), and the lines after it up to the next ``$ `` line are
+  its output, stdout and stderr together. ``...`` stands for any number of lines and a
+  decimal number (a time, a run id) for any decimal number; nothing else may differ.
+  A command that fails must be followed by ``$ echo $?`` showing its exit status.
+
+Console blocks without a name (installs, cluster commands) are not run; every console
+block of the tutorial must have one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from conftest import EXAMPLES
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+#: The session directory as the docs show it.
+SHOWN_HOME = "/home/me/simba"
+
+_DIRECTIVE = re.compile(r"^\.\. code-block::\s*(\S+)\s*$")
+_OPTION = re.compile(r"^   :(\w+):\s*(.*)$")
+_DECIMAL = re.compile(r"\d+\.\d+")
+
+
+@dataclass(frozen=True)
+class Block:
+    """A ``code-block`` of a page: its language, options and text (dedented)."""
+
+    language: str
+    options: dict[str, str]
+    text: str
+    line: int
+
+    @property
+    def file_path(self) -> str | None:
+        caption = self.options.get("caption", "")
+        return caption if caption and " " not in caption and "/" in caption else None
+
+
+def read_blocks(page: Path) -> list[Block]:
+    """Every ``.. code-block::`` of an .rst page, in order."""
+    lines = page.read_text(encoding="utf-8").splitlines()
+    blocks: list[Block] = []
+    index = 0
+    while index < len(lines):
+        match = _DIRECTIVE.match(lines[index])
+        if not match:
+            index += 1
+            continue
+        start = index
+        index += 1
+        options: dict[str, str] = {}
+        while index < len(lines) and (option := _OPTION.match(lines[index])):
+            options[option.group(1)] = option.group(2).strip()
+            index += 1
+        body: list[str] = []
+        while index < len(lines) and (not lines[index].strip() or lines[index].startswith("   ")):
+            body.append(lines[index][3:])
+            index += 1
+        text = "\n".join(body).strip("\n") + "\n"
+        blocks.append(Block(match.group(1), options, text, start + 1))
+    return blocks
+
+
+def expected_pattern(shown: list[str]) -> re.Pattern[str]:
+    """A regular expression for output shown in the docs (``...`` lines, decimals)."""
+    parts: list[str] = []
+    for line in shown:
+        if line.strip() == "...":
+            parts.append(r"(?:[^\n]*\n)*?")
+            continue
+        pieces = _DECIMAL.split(line)
+        parts.append(r"\d+\.\d+".join(re.escape(piece) for piece in pieces) + r"\n")
+    return re.compile("".join(parts))
+
+
+@dataclass
+class Session:
+    """A directory in which a page's files are written and its commands run."""
+
+    directory: Path
+    outputs: dict[str, str] = field(default_factory=dict)
+    exit_status: int = 0
+
+    def environment(self) -> dict[str, str]:
+        path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+        env = {**os.environ, "PATH": path, "HOME": str(self.directory)}
+        env.pop("VIRTUAL_ENV", None)
+        return env
+
+    def write(self, block: Block) -> None:
+        assert block.file_path is not None
+        target = self.directory / block.file_path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(block.text, encoding="utf-8")
+        if block.text.startswith("#!"):
+            target.chmod(0o755)
+
+    def run(self, command: str) -> str:
+        result = subprocess.run(
+            ["bash", "-c", f"(exit {self.exit_status}); {command}"],
+            cwd=self.directory,
+            env=self.environment(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        self.exit_status = result.returncode
+        output = result.stdout.replace(str(self.directory.resolve()), SHOWN_HOME)
+        output = output.replace(str(self.directory), SHOWN_HOME)
+        output = "".join(line.rstrip() + "\n" for line in output.splitlines())
+        self.outputs[command] = output
+        return output
+
+    def play(self, block: Block, where: str) -> None:
+        """Run a console block's commands and compare their output with the shown one."""
+        steps: list[tuple[str, list[str]]] = []
+        for line in block.text.splitlines():
+            if line.startswith("$ "):
+                steps.append((line[2:].strip(), []))
+            elif steps:
+                steps[-1][1].append(line.rstrip())
+            else:
+                pytest.fail(f"{where}: output before the first command: {line!r}")
+        for number, (command, shown) in enumerate(steps):
+            if self.exit_status != 0 and command != "echo $?":
+                pytest.fail(f"{where}: the command before {command!r} exited {self.exit_status}")
+            output = self.run(command)
+            while shown and not shown[-1].strip():
+                shown.pop()
+            if shown and not expected_pattern(shown).fullmatch(output):
+                pytest.fail(
+                    f"{where}: `{command}` printed\n{output}\nbut the docs show\n"
+                    + "\n".join(shown)
+                )
+            last = number == len(steps) - 1
+            if last and self.exit_status != 0:
+                pytest.fail(f"{where}: `{command}` exited {self.exit_status}, not shown")
+
+    def follow(self, page: Path, names: tuple[str, ...] = ()) -> list[str]:
+        """Write the page's files and play its named console blocks, top down."""
+        played: list[str] = []
+        for block in read_blocks(page):
+            if block.file_path is not None:
+                self.write(block)
+            elif block.language == "console" and "name" in block.options:
+                if names and block.options["name"] not in names:
+                    continue
+                self.play(block, f"{page.name}:{block.line} ({block.options['name']})")
+                played.append(block.options["name"])
+        return played
+
+
+def test_the_protocol_pages_sdk_example_runs(tmp_path: Path) -> None:
+    """The SDK example of docs/protocol.rst, written out as shown, runs with `simba run`."""
+    session = Session(tmp_path)
+    played = session.follow(DOCS / "protocol.rst")
+    assert played == ["protocol-growth-run"]
+    assert (tmp_path / "runs" / "growth" / ".simba" / "summary.json").is_file()
+
+
+def test_the_quickstart_shows_what_simba_prints(tmp_path: Path) -> None:
+    """The quickstart's validate, plan and run output is what those commands print."""
+    shutil.copytree(EXAMPLES / "quickstart", tmp_path / "examples" / "quickstart")
+    shutil.copytree(EXAMPLES / "reference", tmp_path / "examples" / "reference")
+    session = Session(tmp_path)
+    played = session.follow(DOCS / "quickstart.rst")
+    assert played == ["quickstart-try", "quickstart-reference"]
+    (shown,) = [
+        b for b in read_blocks(DOCS / "quickstart.rst") if b.options.get("name") == "quickstart-run"
+    ]
+    output = session.outputs["simba run examples/quickstart"]
+    lines = shown.text.splitlines()
+    assert expected_pattern(lines).fullmatch(output), output
+    # The wall time shown is that of a real run, not of another machine or decade.
+    (shown_time,) = re.findall(r"calls in (\d+\.\d+) s", shown.text)
+    (run_time,) = re.findall(r"calls in (\d+\.\d+) s", output)
+    assert float(shown_time) < 10 * max(float(run_time), 0.5), (shown_time, run_time)
