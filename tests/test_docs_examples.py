@@ -10,7 +10,7 @@ directory, shown in the docs as ``/home/me/simba``):
   with bash in the session directory (``simba`` is this environment's, found on PATH
   without activating anything), and the lines after it up to the next ``$ `` line are
   its output, stdout and stderr together. ``...`` stands for any number of lines and a
-  decimal number (a time, a run id) for any decimal number; nothing else may differ.
+  dotted number (a time, a run id, a version) for any other; nothing else may differ.
   A command that fails must be followed by ``$ echo $?`` showing its exit status.
 
 Console blocks without a name (installs, cluster commands) are not run; every console
@@ -35,8 +35,9 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 SHOWN_HOME = "/home/me/simba"
 
 _DIRECTIVE = re.compile(r"^\.\. code-block::\s*(\S+)\s*$")
-_OPTION = re.compile(r"^   :(\w+):\s*(.*)$")
-_DECIMAL = re.compile(r"\d+\.\d+")
+_OPTION = re.compile(r"^   :([\w-]+):\s*(.*)$")
+#: A time, a run id or a version: any such number stands for any other.
+_DECIMAL = re.compile(r"\d+(?:\.\d+)+")
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def expected_pattern(shown: list[str]) -> re.Pattern[str]:
             parts.append(r"(?:[^\n]*\n)*?")
             continue
         pieces = _DECIMAL.split(line)
-        parts.append(r"\d+\.\d+".join(re.escape(piece) for piece in pieces) + r"\n")
+        parts.append(r"\d+(?:\.\d+)+".join(re.escape(piece) for piece in pieces) + r"\n")
     return re.compile("".join(parts))
 
 
@@ -96,6 +97,7 @@ class Session:
     """A directory in which a page's files are written and its commands run."""
 
     directory: Path
+    shown_home: str = SHOWN_HOME
     outputs: dict[str, str] = field(default_factory=dict)
     exit_status: int = 0
 
@@ -125,8 +127,8 @@ class Session:
             check=False,
         )
         self.exit_status = result.returncode
-        output = result.stdout.replace(str(self.directory.resolve()), SHOWN_HOME)
-        output = output.replace(str(self.directory), SHOWN_HOME)
+        output = result.stdout.replace(str(self.directory.resolve()), self.shown_home)
+        output = output.replace(str(self.directory), self.shown_home)
         output = "".join(line.rstrip() + "\n" for line in output.splitlines())
         self.outputs[command] = output
         return output
@@ -195,3 +197,18 @@ def test_the_quickstart_shows_what_simba_prints(tmp_path: Path) -> None:
     (shown_time,) = re.findall(r"calls in (\d+\.\d+) s", shown.text)
     (run_time,) = re.findall(r"calls in (\d+\.\d+) s", output)
     assert float(shown_time) < 10 * max(float(run_time), 0.5), (shown_time, run_time)
+
+
+def test_every_console_block_of_the_tutorial_is_run() -> None:
+    """No command of the tutorial escapes the test: each console block has a name."""
+    for block in read_blocks(DOCS / "tutorial.rst"):
+        if block.language == "console":
+            assert "name" in block.options, f"tutorial.rst:{block.line} has no :name:"
+
+
+def test_the_tutorial_runs_as_written(tmp_path: Path) -> None:
+    """Every file of the tutorial is written and every command run, with the shown output."""
+    session = Session(tmp_path, shown_home="/home/me/tutorial")
+    played = session.follow(DOCS / "tutorial.rst")
+    assert played[-1] == "tutorial-resume"
+    assert (tmp_path / "runs" / "third" / "reports" / "all.txt").is_file()
