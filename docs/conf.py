@@ -54,9 +54,6 @@ simba_schema_dir = str(HERE.parent / "schema")
 #: Where the layersdiagram directives read the import contracts (what lint-imports checks).
 simba_pyproject = str(HERE.parent / "pyproject.toml")
 
-html_theme = "alabaster"
+# Furo (https://github.com/pradyunsg/furo), a maintained theme, from the docs extra.
+html_theme = "furo"
 html_title = f"SIMBA {release}"
-html_theme_options = {
-    "description": "A co-simulation driver",
-    "fixed_sidebar": True,
-}

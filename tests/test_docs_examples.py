@@ -212,3 +212,28 @@ def test_the_tutorial_runs_as_written(tmp_path: Path) -> None:
     played = session.follow(DOCS / "tutorial.rst")
     assert played[-1] == "tutorial-resume"
     assert (tmp_path / "runs" / "third" / "reports" / "all.txt").is_file()
+
+
+def _patterns(node: object) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["pattern"]] if isinstance(node.get("pattern"), str) else []
+        return found + [p for value in node.values() for p in _patterns(value)]
+    if isinstance(node, list):
+        return [p for value in node for p in _patterns(value)]
+    return []
+
+
+def test_every_schema_pattern_is_put_in_words_by_the_scenario_reference() -> None:
+    """The reference's Type column names each pattern in words, never as a bare regex."""
+    import json
+
+    sys.path.insert(0, str(DOCS / "_ext"))
+    try:
+        import schemadoc
+    finally:
+        sys.path.remove(str(DOCS / "_ext"))
+    schema_dir = DOCS.parent / "schema"
+    for path in sorted(schema_dir.glob("*.json")):
+        for pattern in _patterns(json.loads(path.read_text(encoding="utf-8"))):
+            words = schemadoc._pattern_words(pattern)
+            assert words != "see the pattern", f"{path.name}: no words for {pattern!r}"
