@@ -237,3 +237,30 @@ def test_every_schema_pattern_is_put_in_words_by_the_scenario_reference() -> Non
         for pattern in _patterns(json.loads(path.read_text(encoding="utf-8"))):
             words = schemadoc._pattern_words(pattern)
             assert words != "see the pattern", f"{path.name}: no words for {pattern!r}"
+
+
+def run_python_block(session: Session, page: Path, name: str) -> None:
+    """Run a named Python block; each ``print(...)  # text`` line must print that text."""
+    (block,) = [b for b in read_blocks(page) if b.options.get("name") == name]
+    expected = [
+        line.split("# ", 1)[1].strip()
+        for line in block.text.splitlines()
+        if line.startswith("print(") and "# " in line
+    ]
+    script = session.directory / f"{name}.py"
+    script.write_text(block.text, encoding="utf-8")
+    output = session.run(f"python {script.name}")
+    assert session.exit_status == 0, output
+    assert output.splitlines() == expected, f"{page.name} ({name}) printed\n{output}"
+
+
+def test_the_quickstarts_python_example_prints_what_it_says(tmp_path: Path) -> None:
+    """The quickstart's `simba.load` / `simba.run` example prints the values in its comments."""
+    shutil.copytree(EXAMPLES / "reference", tmp_path / "examples" / "reference")
+    run_python_block(Session(tmp_path), DOCS / "quickstart.rst", "quickstart-python")
+
+
+def test_the_api_pages_example_prints_what_it_says(tmp_path: Path) -> None:
+    """The first example of docs/api.rst runs the quickstart and prints what it says."""
+    shutil.copytree(EXAMPLES / "quickstart", tmp_path / "examples" / "quickstart")
+    run_python_block(Session(tmp_path), DOCS / "api.rst", "api-run")
