@@ -103,7 +103,7 @@ class Session:
 
     def environment(self) -> dict[str, str]:
         path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-        env = {**os.environ, "PATH": path, "HOME": str(self.directory)}
+        env = {**os.environ, "PATH": path, "HOME": str(self.directory), "LC_ALL": "C"}
         env.pop("VIRTUAL_ENV", None)
         return env
 
