@@ -19,6 +19,7 @@ release = __version__
 
 extensions = [
     "sphinx.ext.autodoc",
+    "sphinx.ext.graphviz",
     "sphinx_click",
     "schemadoc",
     "layersdiagram",
@@ -34,15 +35,25 @@ autodoc_typehints = "description"
 autodoc_member_order = "bysource"
 autodoc_default_options = {"members": True}
 
+# The figures are Graphviz sources in the pages, drawn by Debian's `dot` at build time
+# (apt-get install graphviz), as SVG so that they stay sharp and their text searchable.
+graphviz_output_format = "svg"
+graphviz_dot_args = [
+    "-Gfontname=Helvetica",
+    "-Nfontname=Helvetica",
+    "-Efontname=Helvetica",
+    "-Gfontsize=12",
+    "-Nfontsize=12",
+    "-Efontsize=11",
+    "-Gbgcolor=transparent",
+]
+
 #: Where the schemadoc directive finds the JSON Schemas (the repository's schema/).
 simba_schema_dir = str(HERE.parent / "schema")
 
 #: Where the layersdiagram directives read the import contracts (what lint-imports checks).
 simba_pyproject = str(HERE.parent / "pyproject.toml")
 
-html_theme = "alabaster"
+# Furo (https://github.com/pradyunsg/furo), a maintained theme, from the docs extra.
+html_theme = "furo"
 html_title = f"SIMBA {release}"
-html_theme_options = {
-    "description": "A co-simulation driver",
-    "fixed_sidebar": True,
-}

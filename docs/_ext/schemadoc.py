@@ -113,9 +113,46 @@ def _is_object_with_properties(schema: Schema) -> bool:
     return isinstance(schema.get("properties"), dict) and bool(schema["properties"])
 
 
+#: What the schemas' regular expressions mean, in the words the Type column shows.  A
+#: pattern not listed here is shown as "see the pattern"; either way the regular
+#: expression itself goes below the description, where it can wrap, so that it never
+#: widens the Type column (and pushes the Description column off a narrow screen).
+_PATTERN_WORDS = {
+    r"^[^\u0000]*$": "no NUL character",
+    r"^[^=\u0000]+$": "no '=' or NUL character",
+    r"^[^/]+$": "no '/'",
+    r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$": (
+        "letters, digits, '_', '.', '-'; not starting with '.' or '-'"
+    ),
+    r"^[A-Za-z0-9_][A-Za-z0-9_.-]*/[A-Za-z0-9_][A-Za-z0-9_.-]*(@.*)?$": (
+        "namespace/name, optionally @VERSION or @RANGE"
+    ),
+    r"^P(?!$)(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$": (
+        "an ISO 8601 duration of weeks, days, hours, minutes, seconds"
+    ),
+    r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$": (
+        "an ISO 8601 duration"
+    ),
+    r"^\d+:[0-5]\d:[0-5]\d$": "HH:MM:SS",
+    r"^https?://": "an http:// or https:// URL",
+    r"^list:": "starting with 'list:'",
+}
+
+
+def _pattern_words(pattern: str) -> str:
+    words = _PATTERN_WORDS.get(pattern)
+    if words is not None:
+        return words
+    if pattern.startswith("^(0|[1-9]\\d*)\\.(0|[1-9]\\d*)\\.(0|[1-9]\\d*)"):
+        return "a semantic version (MAJOR.MINOR.PATCH)"
+    return "see the pattern"
+
+
 class _Renderer:
     def __init__(self, resolver: _Resolver) -> None:
         self.resolver = resolver
+        #: The patterns met while describing the type of the current row.
+        self.patterns: list[str] = []
 
     # -- the type column -----------------------------------------------------------------
 
@@ -158,8 +195,7 @@ class _Renderer:
                 words = ["object (see ", _literal(nested[id(schema)]), ")"]
         return words + self.constraints(schema)
 
-    @staticmethod
-    def constraints(schema: Schema) -> list[nodes.Node | str]:
+    def constraints(self, schema: Schema) -> list[nodes.Node | str]:
         notes: list[list[nodes.Node | str]] = []
         if "format" in schema:
             notes.append([f"format {schema['format']}"])
@@ -182,7 +218,9 @@ class _Renderer:
         if schema.get("uniqueItems"):
             notes.append(["no duplicates"])
         if "pattern" in schema:
-            notes.append(["matching ", _literal(schema["pattern"])])
+            notes.append([_pattern_words(schema["pattern"])])
+            if schema["pattern"] not in self.patterns:
+                self.patterns.append(schema["pattern"])
         if not notes:
             return []
         return [" (", *_join(notes, ", "), ")"]
@@ -256,9 +294,13 @@ class _Renderer:
                 key_cell += nodes.Text(" ")
                 key_cell += nodes.emphasis("required", "required")
             row += nodes.entry("", key_cell)
+            self.patterns = []
             row += nodes.entry("", _paragraph(*self.type_of(child, nested)))
             row += nodes.entry("", _paragraph(*self.default_of(child)))
-            row += nodes.entry("", _paragraph(self.description_of(child)))
+            description = nodes.entry("", _paragraph(self.description_of(child)))
+            for pattern in self.patterns:
+                description += _paragraph("Pattern: ", _literal(pattern))
+            row += description
             body += row
         return table
 

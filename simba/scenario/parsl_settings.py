@@ -19,7 +19,7 @@ from enum import Enum
 from typing import Any
 
 #: How to install what type ``parsl`` and ``simba sweep --parsl`` need.
-INSTALL_PARSL = "pip install 'simba[parsl]'"
+INSTALL_PARSL = "pip install 'simba-cosim[parsl]'"
 #: The label of an executor whose settings name none (the reference driver's default).
 DEFAULT_LABEL = "HighThroughputExecutor"
 

@@ -25,7 +25,7 @@ import simba
 from simba.events import CallStarted, ModuleLine, RunFinished
 
 needs_parsl = pytest.mark.skipif(
-    find_spec("parsl") is None, reason="Parsl is not installed (pip install 'simba[parsl]')"
+    find_spec("parsl") is None, reason="Parsl is not installed (pip install 'simba-cosim[parsl]')"
 )
 
 RUNNER_TYPES = ["local", "resident", pytest.param("parsl", marks=needs_parsl)]

@@ -26,7 +26,7 @@ Cli = Callable[..., subprocess.CompletedProcess[str]]
 Writer = Callable[..., Path]
 
 needs_parsl = pytest.mark.skipif(
-    find_spec("parsl") is None, reason="Parsl is not installed (pip install 'simba[parsl]')"
+    find_spec("parsl") is None, reason="Parsl is not installed (pip install 'simba-cosim[parsl]')"
 )
 
 #: Ticks 0..2 of one day each.
@@ -299,7 +299,7 @@ def test_without_parsl_a_parsl_scenario_fails_validation(
     )
     assert result.returncode == 2
     assert "schedule[0].type" in result.stderr
-    assert "pip install 'simba[parsl]'" in result.stderr
+    assert "pip install 'simba-cosim[parsl]'" in result.stderr
     assert "Traceback" not in result.stderr
 
 

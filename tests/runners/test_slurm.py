@@ -32,7 +32,7 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 def unavailable() -> str | None:
     """Why no SLURM cluster can be started here, or None (installing it first if allowed)."""
     if find_spec("parsl") is None:
-        return "Parsl is not installed (pip install 'simba[parsl]')"
+        return "Parsl is not installed (pip install 'simba-cosim[parsl]')"
     if os.geteuid() != 0:
         return "needs root to start slurmd and munged (see tests/slurm/cluster.sh)"
     if shutil.which("slurmctld") is None or shutil.which("sbatch") is None:

@@ -122,7 +122,7 @@ def test_reference_scenarios_parse(kind: str, tmp_path: Path) -> None:
             load_scenario(copy)
         problems = info.value.problems
         assert [p.path for p in problems] == ["schedule[0].type", "schedule[1].type"]
-        assert all("simba[parsl]" in p.message for p in problems)
+        assert all("simba-cosim[parsl]" in p.message for p in problems)
     else:
         modules = load_scenario(copy).modules
         assert [m.type for m in modules] == [ModuleType.PARSL, ModuleType.PARSL]

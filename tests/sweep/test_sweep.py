@@ -24,7 +24,7 @@ Writer = Callable[..., Path]
 SWEEP_EXAMPLE = EXAMPLES / "sweep" / "sweep.json"
 
 needs_parsl = pytest.mark.skipif(
-    find_spec("parsl") is None, reason="Parsl is not installed (pip install 'simba[parsl]')"
+    find_spec("parsl") is None, reason="Parsl is not installed (pip install 'simba-cosim[parsl]')"
 )
 
 
