@@ -6,8 +6,10 @@ import csv
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -104,6 +106,79 @@ def test_quickstart_modules_are_executable_scripts() -> None:
     words = " ".join(code).replace("(", " ").replace("|", " ").split()
     assert "jq" not in words and "bash" not in words
     assert not any(bashism in " ".join(code) for bashism in ("[[", "function ", "$'", "<<<"))
+
+
+def test_quickstart_runs_without_an_activated_venv(tmp_path: Path) -> None:
+    """The venv's own simba runs the quickstart with no venv on PATH (cron, pipx, batch jobs)."""
+    simba = Path(sys.executable).with_name("simba")
+    result = subprocess.run(
+        [str(simba), "run", str(QUICKSTART), "-o", str(tmp_path / "out"), "--run-id", "bare"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    with (tmp_path / "out" / "bare" / "report.csv").open(newline="") as handle:
+        assert len(list(csv.DictReader(handle))) == 120
+
+
+def test_quickstart_reporter_step_run_twice_writes_the_same_report(
+    quickstart: ExampleRun, tmp_path: Path
+) -> None:
+    """A reporter step that runs again (as after a resume) leaves the report as one run does."""
+    config = json.loads((quickstart.run_dir / "031" / "module_4.json").read_text())
+    (tmp_path / "report.csv").write_text(
+        "".join((quickstart.run_dir / "report.csv").read_text().splitlines(True)[:31])
+    )
+    config.update(outputDirectory=str(tmp_path), statusFile=str(tmp_path / "status.json"))
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    reports = []
+    for _ in range(2):
+        subprocess.run(
+            [sys.executable, str(QUICKSTART / "reporter.py"), str(tmp_path / "config.json")],
+            check=True,
+            timeout=60,
+        )
+        reports.append((tmp_path / "report.csv").read_text())
+    expected = "".join((quickstart.run_dir / "report.csv").read_text().splitlines(True)[:32])
+    assert reports == [expected, expected]
+
+
+def test_quickstart_interrupted_twice_and_resumed_gives_the_same_report(
+    quickstart: ExampleRun, tmp_path: Path
+) -> None:
+    """Ctrl-C twice and --resume: report.csv is byte for byte the uninterrupted run's."""
+    run_dir = tmp_path / "out" / "stopped"
+    report = run_dir / "report.csv"
+    first = [sys.executable, "-m", "simba", "run", str(QUICKSTART), "-o", str(tmp_path / "out")]
+    commands = [
+        [*first, "--run-id", "stopped"],
+        [sys.executable, "-m", "simba", "run", "--resume", str(run_dir)],
+    ]
+    for command, rows in ((commands[0], 25), (commands[1], 70)):
+        process = subprocess.Popen(
+            command,
+            cwd=tmp_path,
+            env={**os.environ, **module_environment()},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            if report.exists() and report.read_text().count("\n") > rows:
+                process.send_signal(signal.SIGINT)
+                break
+            time.sleep(0.005)
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode == 130, stderr
+    resumed = run_cli(
+        "run", "--resume", run_dir, cwd=tmp_path, env=module_environment(), timeout=600
+    )
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert report.read_text() == (quickstart.run_dir / "report.csv").read_text()
 
 
 def test_quickstart_runs_successfully(quickstart: ExampleRun) -> None:
