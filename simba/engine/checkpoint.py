@@ -13,11 +13,17 @@ recorded after it: each reads the status file its call left and merges it as if 
 call had just run.  So a call that finished before the driver died never runs twice,
 and only a call cut off mid-way runs again (at-least-once for that call).  The same
 replay serves ``continueFromTick``.
+
+Both are checked when read: the checkpoint against ``schema/checkpoint.json`` and its
+digest (a SHA-256 over the document as written, so any later change shows), each trace
+record after the checkpoint's offset against ``schema/trace.json``.  Damage is a
+:class:`~simba.errors.CheckpointError` naming the file, never a run that goes on from it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import time
 from collections.abc import Mapping
@@ -29,7 +35,7 @@ from typing import Any
 from simba import schemas
 from simba.engine.state import ModuleState, RunState
 from simba.errors import CheckpointError
-from simba.jsonfile import JSONFileError, parse_json, read_json, write_json
+from simba.jsonfile import JSONFileError, dump_json, parse_json, read_json, write_bytes
 
 FORMAT = 1
 #: Seconds between two checkpoints at batch boundaries (failure, end and signals always write).
@@ -66,7 +72,14 @@ def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
         "commonData": state.common_data,
         "modules": {name: _module_to_json(m) for name, m in state.modules.items()},
     }
-    write_json(path, document, indent=None, sync=True)
+    body = dump_json(document, indent=None)
+    # The digest goes last, over everything before it: any later change shows on resume.
+    digest = f', "digest": "{_digest(body)}"}}\n'.encode()
+    write_bytes(path, body[:-1] + digest, sync=True)
+
+
+def _digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
 
 
 class Boundaries:
@@ -126,6 +139,9 @@ def load_checkpoint(path: Path) -> Checkpoint:
     problems = schemas.validate("checkpoint", document, file=str(path))
     if problems:
         raise damaged(path, "; ".join(f"{p.path or 'top level'}: {p.message}" for p in problems))
+    # No digest in checkpoints of SIMBA 0.1.0; the document is exactly as dumped before it.
+    if "digest" in document and document.pop("digest") != _digest(dump_json(document, indent=None)):
+        raise damaged(path, "its digest does not match its content")
     try:
         state = RunState(
             common_data=document["commonData"],

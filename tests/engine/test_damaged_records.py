@@ -10,6 +10,7 @@ and the trace in-process through :func:`simba.engine.start.open_run`.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import shutil
 import subprocess
@@ -26,6 +27,7 @@ from simba.engine.journal import read_trace
 from simba.engine.rundir import RunDirectory
 from simba.engine.start import open_run
 from simba.errors import CheckpointError, RunDirectoryError
+from simba.jsonfile import dump_json
 from simba.plan import Plan
 from simba.scenario import Scenario, load_scenario
 
@@ -64,11 +66,18 @@ def copy_run(interrupted: tuple[Path, Path], target: Path) -> Path:
     return target
 
 
+def signed(document: dict[str, Any]) -> bytes:
+    """``document`` as SIMBA writes a checkpoint: with a digest that matches it."""
+    body = dump_json({k: v for k, v in document.items() if k != "digest"}, indent=None)
+    return body[:-1] + f', "digest": "{hashlib.sha256(body).hexdigest()}"}}'.encode()
+
+
 def edit_checkpoint(run_dir: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    """Change the checkpoint and give it a matching digest: only the other checks can refuse."""
     path = run_dir / ".simba" / "checkpoint.json"
     document = json.loads(path.read_text())
     change(document)
-    path.write_text(json.dumps(document))
+    path.write_bytes(signed(document))
 
 
 def set_at(path: tuple[str, ...], value: Any) -> Callable[[dict[str, Any]], None]:
@@ -86,6 +95,13 @@ def delete(key: str) -> Callable[[dict[str, Any]], None]:
 
 #: name -> (file under .simba/ to damage, how, text the refusal must contain)
 DAMAGE: dict[str, tuple[str, Callable[[Path], None], str]] = {
+    "digest_mismatch": (
+        "checkpoint.json",
+        lambda d: (d / ".simba" / "checkpoint.json").write_text(
+            (d / ".simba" / "checkpoint.json").read_text().replace('"x": 1', '"x": 7')
+        ),
+        "its digest does not match",
+    ),
     "tick_far_ahead": (
         "checkpoint.json",
         lambda d: edit_checkpoint(d, set_at(("position", "tick"), 10**9)),
@@ -323,17 +339,27 @@ def _open(scenario: Scenario, run_dir: Path) -> Any:
 def test_fuzz_checkpoint_changes(
     data: st.DataObject, interrupted: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    """Any one change to checkpoint.json is refused naming it, or opens at a batch of the plan."""
+    """Any one change to checkpoint.json is refused naming it, or opens at a batch of the plan.
+
+    Half the changes get a matching digest (as if SIMBA had written them), so that the
+    schema and the plan must refuse them; without one, every real change is refused.
+    """
     scenario = load_scenario(interrupted[0])
     run_dir = copy_run(interrupted, tmp_path_factory.mktemp("fuzz") / "run")
     path = run_dir / ".simba" / "checkpoint.json"
-    document = data.draw(mutations(json.loads(path.read_text())))
-    path.write_text(json.dumps(document))
+    original = json.loads(path.read_text())
+    document = data.draw(mutations(original))
+    resigned = data.draw(st.booleans())
+    path.write_bytes(signed(document) if resigned else json.dumps(document).encode())
     try:
         opening = _open(scenario, run_dir)
     except (CheckpointError, RunDirectoryError) as exc:
         assert "checkpoint.json" in str(exc) or "trace.jsonl" in str(exc)
         return
+    unchanged = {k: v for k, v in document.items() if k != "digest"} == {
+        k: v for k, v in original.items() if k != "digest"
+    }
+    assert resigned or unchanged or "digest" not in document, "a changed checkpoint was used"
     plan = Plan(scenario)
     batches = {(b.mode.value, b.tick) for b in plan.batches()} | {("done", plan.final_tick)}
     assert (opening.position.mode, opening.position.tick) in batches
