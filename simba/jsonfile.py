@@ -1,7 +1,10 @@
 """Reading and writing the JSON files SIMBA exchanges, strictly and atomically.
 
 Reading rejects what Python's ``json`` would quietly accept but other languages would
-not (``NaN``, ``Infinity``, duplicate keys) and turns every failure into one sentence.
+not, or SIMBA could not write again (``NaN``, ``Infinity``, numbers out of a double's
+range such as ``1e400``, lone UTF-16 surrogates such as ``"\\ud800"``, duplicate keys),
+and turns every failure into one sentence.  This is the one place such values are caught:
+everything SIMBA reads goes through :func:`parse_json`, so what it parsed it can write.
 Writing goes through a temporary file and a rename, so a reader (or a resumed run)
 never sees half a document.
 """
@@ -9,7 +12,10 @@ never sees half a document.
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +26,21 @@ _CHUNK = 1024 * 1024
 
 
 class JSONFileError(ValueError):
-    """A JSON file could not be read; the message is one sentence without the path."""
+    """A JSON file could not be read; the message is one sentence without the path.
+
+    ``where`` is the JSON path of the value at fault (``commonData.x``, ``schedule[1]``),
+    or ``""`` when the problem is the document as a whole.
+    """
+
+    def __init__(self, reason: str, where: str = "") -> None:
+        self.where = where.encode("utf-8", "backslashreplace").decode()
+        self.reason = reason
+        """The message without the JSON path."""
+        super().__init__(f"at {self.where}, {reason}" if where else reason)
+
+
+class _OutOfRange(ValueError):
+    """A number literal whose value is no finite double (``1e400``)."""
 
 
 def _reject_constant(name: str) -> Any:
@@ -36,6 +56,17 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # a JSON number literal is never NaN, only too large
+        raise _OutOfRange(text)
+    return value
+
+
+#: A ``\\uD800``..``\\uDFFF`` escape: only such an escape can put a surrogate into a string.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
 def parse_json(data: bytes | str) -> Any:
     """Parse a JSON document strictly; raises :class:`JSONFileError`."""
     if isinstance(data, bytes):
@@ -44,7 +75,19 @@ def parse_json(data: bytes | str) -> Any:
         except UnicodeDecodeError as exc:
             raise JSONFileError(f"it is not UTF-8 text (byte {exc.start})") from exc
     try:
-        return json.loads(data, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+        document = json.loads(
+            data,
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+            object_pairs_hook=_unique_keys,
+        )
+    except _OutOfRange as exc:
+        where = _path_of_out_of_range(data)
+        raise JSONFileError(
+            f"the number {_shorten(str(exc))} is out of range (it would read as "
+            "infinity); write a number of at most about 1.8e308, or a string",
+            where,
+        ) from None
     except json.JSONDecodeError as exc:
         raise JSONFileError(
             f"it is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
@@ -56,6 +99,69 @@ def parse_json(data: bytes | str) -> Any:
     except ValueError as exc:  # an integer longer than Python's int_max_str_digits
         detail = str(exc).split(";")[0]
         raise JSONFileError(f"it holds a number too long to read ({detail})") from exc
+    if _SURROGATE_ESCAPE.search(data):
+        _refuse_lone_surrogates(document)
+    return document
+
+
+def _refuse_lone_surrogates(document: Any) -> None:
+    """Raise for the first string (or key) holding a UTF-16 surrogate without its pair."""
+    for where, text, kind in _strings(document, ""):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            code = ord(text[exc.start])
+            raise JSONFileError(
+                f"{kind} holds \\u{code:04x}, half of a UTF-16 surrogate pair "
+                "without its other half, which no UTF-8 text can hold; remove it or "
+                "write the whole character",
+                where,
+            ) from None
+
+
+def _strings(value: Any, where: str) -> Iterator[tuple[str, str, str]]:
+    """Every string in ``value`` (keys too) with its JSON path and kind, depth first."""
+    if isinstance(value, str):
+        yield where, value, "a string"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield where, key, "a key"  # a key is reported at its object
+            yield from _strings(item, f"{where}.{key}" if where else key)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, f"{where}[{index}]")
+
+
+class _Marker(float):
+    """Where :func:`_path_of_out_of_range` parsed the number that is out of range."""
+
+
+def _path_of_out_of_range(data: str) -> str:
+    """The JSON path of the first number out of range (parsed again: an error path only)."""
+
+    def mark(text: str) -> float:
+        return _Marker() if math.isinf(float(text)) else 0.0
+
+    try:
+        document = json.loads(data, parse_float=mark)
+    except (ValueError, RecursionError):
+        return ""
+    return next(_marked(document, ""), "")  # "": the top level (or not found)
+
+
+def _marked(value: Any, where: str) -> Iterator[str]:
+    if isinstance(value, _Marker):
+        yield where
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _marked(item, f"{where}.{key}" if where else key)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _marked(item, f"{where}[{index}]")
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def read_json(path: Path, *, max_bytes: int | None = MAX_BYTES) -> Any:

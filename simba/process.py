@@ -44,6 +44,9 @@ GRACE_PERIOD = 5.0
 DRAIN_PERIOD = 1.0
 #: Once a module's output pipes have closed, how long to look for its exit without sleeping.
 _EXIT_SPIN = 0.0002
+#: Longest single wait in seconds: ``poll`` takes milliseconds as a C int (2**31 ms is
+#: under 25 days), so longer timeouts are waited for in pieces of this length.
+LONGEST_WAIT = 3600.0
 
 
 class Cancellation:
@@ -154,13 +157,16 @@ class ModuleProcess:
         """Wait up to ``timeout`` seconds for the process to exit (without reaping it)."""
         if self.exited:
             return True
+        deadline = time.monotonic() + timeout
         if self.exit_fd is not None:
             poller = select.poll()
             poller.register(self.exit_fd, select.POLLIN)
-            if poller.poll(int(timeout * 1000)):  # never back to False: another thread may
-                self.exited = True  # have seen the exit (the pidfd stays readable)
-            return self.exited
-        deadline = time.monotonic() + timeout  # pragma: no cover - platforms without pidfd
+            while True:
+                if poller.poll(_milliseconds(_earliest(deadline))):  # never back to False:
+                    self.exited = True  # another thread may have seen the exit (the pidfd
+                    return True  # stays readable)
+                if time.monotonic() >= deadline:
+                    return self.exited
         while time.monotonic() < deadline:  # pragma: no cover
             if has_exited(self.pid):
                 self.exited = True
@@ -243,7 +249,7 @@ class _Watch:
             while not events and time.perf_counter() < spin_until:
                 events = self.poller.poll(0)
         if not events:
-            events = self.poller.poll(None if wait is None else int(wait * 1000) + 1)
+            events = self.poller.poll(None if wait is None else _milliseconds(wait) + 1)
         return [fd for fd, _ in events]
 
     def handle(self, fd: int, grace_period: float) -> None:
@@ -368,6 +374,14 @@ def signal_group(pgid: int, signum: int) -> None:
 def _earliest(*moments: float | None) -> float | None:
     chosen = [moment for moment in moments if moment is not None]
     return None if not chosen else max(0.0, min(chosen) - time.monotonic())
+
+
+def _milliseconds(seconds: float | None) -> int:
+    """A wait for ``poll``: at most :data:`LONGEST_WAIT` (a timeout of any length is
+    waited for in pieces; the callers look at the clock after each)."""
+    if seconds is None or not seconds < LONGEST_WAIT:  # also NaN and infinity
+        return int(LONGEST_WAIT * 1000)
+    return int(seconds * 1000)
 
 
 def _pidfd(pid: int) -> int | None:

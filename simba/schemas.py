@@ -18,7 +18,17 @@ from typing import Any
 from simba.errors import Problem
 from simba.names import RULE as IDENTIFIER_RULE
 
-NAMES = ("driver", "schedule", "module", "status", "descriptor", "sweep")
+NAMES = (
+    "driver",
+    "schedule",
+    "module",
+    "status",
+    "descriptor",
+    "sweep",
+    "checkpoint",
+    "run",
+    "trace",
+)
 
 
 def schema_dir() -> Path:

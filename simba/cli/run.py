@@ -36,18 +36,16 @@ class ApiRequest:
 def _seconds(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
     if value is None:
         return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        from simba.scenario.timeline import parse_duration
+    from simba.scenario.timeline import timeout_seconds
 
-        try:
-            seconds = parse_duration(value).total_seconds()
-        except ValueError as exc:
-            raise click.BadParameter(str(exc)) from None
-    if seconds <= 0:
-        raise click.BadParameter("must be longer than zero")
-    return seconds
+    try:
+        number: float | str = float(value)
+    except ValueError:
+        number = value  # an ISO 8601 duration, or nonsense
+    try:
+        return timeout_seconds(number, text=value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _api_request(

@@ -13,12 +13,18 @@ recorded after it: each reads the status file its call left and merges it as if 
 call had just run.  So a call that finished before the driver died never runs twice,
 and only a call cut off mid-way runs again (at-least-once for that call).  The same
 replay serves ``continueFromTick``.
+
+Both are checked when read: the checkpoint against ``schema/checkpoint.json`` and its
+digest (a SHA-256 over the document as written, so any later change shows), each trace
+record after the checkpoint's offset against ``schema/trace.json``.  Damage is a
+:class:`~simba.errors.CheckpointError` naming the file, never a run that goes on from it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
+import hashlib
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,9 +32,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from simba import schemas
 from simba.engine.state import ModuleState, RunState
 from simba.errors import CheckpointError
-from simba.jsonfile import JSONFileError, read_json, write_json
+from simba.jsonfile import JSONFileError, dump_json, parse_json, read_json, write_bytes
 
 FORMAT = 1
 #: Seconds between two checkpoints at batch boundaries (failure, end and signals always write).
@@ -65,7 +72,14 @@ def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
         "commonData": state.common_data,
         "modules": {name: _module_to_json(m) for name, m in state.modules.items()},
     }
-    write_json(path, document, indent=None, sync=True)
+    body = dump_json(document, indent=None)
+    # The digest goes last, over everything before it: any later change shows on resume.
+    digest = f', "digest": "{_digest(body)}"}}\n'.encode()
+    write_bytes(path, body[:-1] + digest, sync=True)
+
+
+def _digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
 
 
 class Boundaries:
@@ -103,6 +117,11 @@ class Boundaries:
 
 
 def load_checkpoint(path: Path) -> Checkpoint:
+    """Read ``path``, checked against ``schema/checkpoint.json``; raises :class:`CheckpointError`.
+
+    Whether it fits the scenario (its modules, its position in the plan) is for the
+    caller to check: see :func:`simba.engine.start.open_run`.
+    """
     try:
         document = read_json(path, max_bytes=None)
     except FileNotFoundError:
@@ -111,27 +130,43 @@ def load_checkpoint(path: Path) -> Checkpoint:
             "it is not a SIMBA run directory, or the run never started"
         ) from None
     except JSONFileError as exc:
-        raise CheckpointError(f"the checkpoint {path} is unusable: {exc}") from exc
+        raise damaged(path, str(exc)) from exc
+    if isinstance(document, dict) and document.get("format", FORMAT) != FORMAT:
+        raise CheckpointError(
+            f"the checkpoint {path} was written by another SIMBA version "
+            f"(format {document['format']!r}); resume it with that version"
+        )
+    problems = schemas.validate("checkpoint", document, file=str(path))
+    if problems:
+        raise damaged(path, "; ".join(f"{p.path or 'top level'}: {p.message}" for p in problems))
+    # No digest in checkpoints of SIMBA 0.1.0; the document is exactly as dumped before it.
+    if "digest" in document and document.pop("digest") != _digest(dump_json(document, indent=None)):
+        raise damaged(path, "its digest does not match its content")
     try:
-        if document["format"] != FORMAT:
-            raise CheckpointError(
-                f"the checkpoint {path} was written by another SIMBA version "
-                f"(format {document['format']}); resume it with that version"
-            )
         state = RunState(
             common_data=document["commonData"],
             modules={name: _module_from_json(m) for name, m in document["modules"].items()},
             calls_done=int(document["callsDone"]),
         )
-        position = Position(mode=document["position"]["mode"], tick=document["position"]["tick"])
-        return Checkpoint(
-            fingerprint=document["fingerprint"],
-            position=position,
-            trace_offset=int(document["traceOffset"]),
-            state=state,
-        )
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise CheckpointError(f"the checkpoint {path} is damaged ({exc!r} is wrong)") from exc
+    except ValueError as exc:  # a lastRunTime that is no date-time
+        raise damaged(path, f"modules: {exc}") from exc
+    return Checkpoint(
+        fingerprint=document["fingerprint"],
+        position=Position(
+            mode=document["position"]["mode"], tick=int(document["position"]["tick"])
+        ),
+        trace_offset=int(document["traceOffset"]),
+        state=state,
+    )
+
+
+def damaged(path: Path, detail: str) -> CheckpointError:
+    """The error for a run record (``.simba/...``) that is not as SIMBA wrote it."""
+    return CheckpointError(
+        f"cannot resume: {path} is damaged ({detail}); SIMBA wrote it otherwise, so it was "
+        "changed or corrupted since. Restore it from a backup, or start the run anew "
+        "(without --resume, or with --overwrite)"
+    )
 
 
 def _module_to_json(module: ModuleState) -> dict[str, Any]:
@@ -150,7 +185,7 @@ def _module_from_json(document: Mapping[str, Any]) -> ModuleState:
     last_time = document["lastRunTime"]
     return ModuleState(
         module_data=document["moduleData"],
-        last_run_tick=document["lastRunTick"],
+        last_run_tick=None if document["lastRunTick"] is None else int(document["lastRunTick"]),
         last_run_time=datetime.fromisoformat(last_time) if last_time else None,
         calls=int(document["calls"]),
         failures=int(document["failures"]),
@@ -162,25 +197,48 @@ def _module_from_json(document: Mapping[str, Any]) -> ModuleState:
 def successful_calls(trace_file: Path, offset: int) -> set[tuple[str, str, int]]:
     """``(module, mode, tick)`` of every call the trace records as successful after ``offset``.
 
-    A line cut off by a crash is dropped from the file, so appending can go on.
+    A last line cut off by a crash is dropped from the file, so appending can go on; a
+    whole line that is not a trace record raises :class:`CheckpointError`, as does an
+    ``offset`` past the end of the file (the checkpoint and the trace do not belong together).
     """
     done: set[tuple[str, str, int]] = set()
     try:
         handle = trace_file.open("r+b")
     except FileNotFoundError:
+        if offset:
+            raise damaged(
+                trace_file.parent / "checkpoint.json", "its trace.jsonl is missing"
+            ) from None
         return done
     with handle:
+        size = handle.seek(0, os.SEEK_END)
+        if offset > size:
+            raise damaged(
+                trace_file.parent / "checkpoint.json",
+                f"traceOffset {offset} lies past the end of trace.jsonl ({size} bytes)",
+            )
         handle.seek(offset)
         good = offset
         for line in handle:
             if not line.endswith(b"\n"):
                 break
             good += len(line)
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if record.get("outcome") == "success":
+            record = _trace_record(trace_file, line, f"the record at byte {good - len(line)}")
+            if record["outcome"] == "success":
                 done.add((record["module"], record["mode"], int(record["tick"])))
         handle.truncate(good)
     return done
+
+
+def _trace_record(trace_file: Path, line: bytes, where: str) -> dict[str, Any]:
+    """One line of the trace, checked against ``schema/trace.json``."""
+    try:
+        record = parse_json(line)
+    except JSONFileError as exc:
+        raise damaged(trace_file, f"{where}: {exc}") from exc
+    problems = schemas.validate("trace", record, file=str(trace_file))
+    if problems:
+        details = "; ".join(f"{p.path or 'top level'}: {p.message}" for p in problems)
+        raise damaged(trace_file, f"{where}: {details}")
+    assert isinstance(record, dict)
+    return record

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from simba.events import CallFinished, Event
+from simba.jsonfile import parse_json
 
 
 class TraceWriter:
@@ -31,7 +32,9 @@ class TraceWriter:
             }
             if event.reason:
                 record["reason"] = event.reason
-            self._handle.write(json.dumps(record).encode() + b"\n")
+            data = memoryview(json.dumps(record).encode() + b"\n")
+            while data:  # a raw write may take part of it (a full disk): the rest, or an error
+                data = data[self._handle.write(data) or 0 :]
 
     @property
     def position(self) -> int:
@@ -44,5 +47,5 @@ class TraceWriter:
 
 def read_trace(path: Path) -> list[dict[str, object]]:
     """The records of a trace file (for reports and tests)."""
-    with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+    with path.open("rb") as handle:
+        return [parse_json(line) for line in handle if line.strip()]

@@ -13,17 +13,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from simba import schemas
 from simba._version import __version__
-from simba.engine.checkpoint import Position, load_checkpoint, successful_calls
+from simba.engine.checkpoint import (
+    Checkpoint,
+    Position,
+    damaged,
+    load_checkpoint,
+    successful_calls,
+)
 from simba.engine.protocol import Status, StatusProblem, read_status
 from simba.engine.rundir import RunDirectory, RunFiles
 from simba.engine.state import RunState
 from simba.engine.verdict import describe
-from simba.errors import CheckpointError, RunDirectoryError
-from simba.jsonfile import read_json, write_json
+from simba.errors import CheckpointError, Problem, RunDirectoryError, SimbaError
+from simba.jsonfile import JSONFileError, read_json, write_json
 from simba.plan import Call, Mode, Plan
 from simba.process import kill_leftovers
 from simba.scenario import Scenario
+from simba.scenario.timeline import LONGEST_TIMEOUT
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,21 +62,11 @@ def open_run(
         if not rundir.root.is_dir():
             raise RunDirectoryError(f"cannot resume: {rundir.root} does not exist")
         rundir.open_existing()
-        if not rundir.checkpoint_file.exists() and rundir.run_info_file.exists():
-            # The driver died before its first checkpoint, so before any call.
-            _check_fingerprint(scenario, rundir, read_json(rundir.run_info_file).get("fingerprint"))
-            kill_leftovers(rundir.root)
-            return Opening(start, continued)
-        checkpoint = load_checkpoint(rundir.checkpoint_file)
-        _check_fingerprint(scenario, rundir, checkpoint.fingerprint)
-        kill_leftovers(rundir.root)
-        done = successful_calls(rundir.trace_file, checkpoint.trace_offset)
-        return Opening(
-            checkpoint.position,
-            lambda call: (call.module.name, call.mode.value, call.tick) in done or continued(call),
-            checkpoint.state,
-            checkpoint.trace_offset,
-        )
+        try:
+            return _resumed(scenario, rundir, continued)
+        except SimbaError:
+            rundir.unlock()
+            raise
     info = run_info(scenario, timeout)
     continue_from = scenario.driver.continue_from_tick
     if continue_from is None:
@@ -83,6 +81,65 @@ def open_run(
     kill_leftovers(rundir.root)
     write_json(rundir.run_info_file, info)
     return Opening(start, continued)
+
+
+def _resumed(
+    scenario: Scenario, rundir: RunDirectory, continued: Callable[[Call], bool]
+) -> Opening:
+    """Where a resumed run goes on from, its records checked against the scenario."""
+    if not rundir.checkpoint_file.exists() and rundir.run_info_file.exists():
+        # The driver died before its first checkpoint, so before any call.
+        _check_fingerprint(scenario, rundir, read_run_info(rundir.run_info_file)["fingerprint"])
+        kill_leftovers(rundir.root)
+        start = Position(mode=Mode.START.value, tick=scenario.timeline.initial_tick)
+        return Opening(start, continued)
+    checkpoint = load_checkpoint(rundir.checkpoint_file)
+    _check_fingerprint(scenario, rundir, checkpoint.fingerprint)
+    _check_fits(scenario, checkpoint, rundir.checkpoint_file)
+    kill_leftovers(rundir.root)
+    done = successful_calls(rundir.trace_file, checkpoint.trace_offset)
+    return Opening(
+        checkpoint.position,
+        lambda call: (call.module.name, call.mode.value, call.tick) in done or continued(call),
+        checkpoint.state,
+        checkpoint.trace_offset,
+    )
+
+
+def _check_fits(scenario: Scenario, checkpoint: Checkpoint, path: Path) -> None:
+    """Refuse a checkpoint whose modules or position do not belong to the scenario's plan."""
+    problems = []
+    names = {module.name for module in scenario.modules}
+    found = set(checkpoint.state.modules)
+    if found != names:
+        problems.append(
+            f"modules: it holds {', '.join(sorted(found)) or 'none'}, but the scenario's "
+            f"modules are {', '.join(sorted(names))}"
+        )
+    plan = Plan(scenario)
+    position = checkpoint.position
+    if not _is_batch(plan, position):
+        problems.append(
+            f"position: {position.mode} at tick {position.tick} is no batch of the run's plan "
+            f"(start at {plan.initial_tick}, steps at due ticks, end at {plan.final_tick})"
+        )
+    if checkpoint.state.calls_done > plan.call_count:
+        problems.append(
+            f"callsDone: {checkpoint.state.calls_done} is more than the {plan.call_count} "
+            "calls of the whole run"
+        )
+    if problems:
+        raise damaged(path, "; ".join(problems))
+
+
+def _is_batch(plan: Plan, position: Position) -> bool:
+    """Whether ``position`` is where a batch of ``plan`` starts (or ``done``)."""
+    if position.mode == Mode.START.value:
+        return position.tick == plan.initial_tick
+    if position.mode in (Mode.END.value, "done"):
+        return position.tick == plan.final_tick
+    first = next(plan.due_ticks(position.tick), None)
+    return first is not None and first[0] == position.tick
 
 
 def carried_over(plan: Plan, position: Position, replay: Callable[[Call], bool]) -> int:
@@ -126,15 +183,36 @@ def run_info(scenario: Scenario, timeout: float | None) -> dict[str, Any]:
 
 def resume_source(run_dir: Path) -> tuple[Path, float | None]:
     """The scenario path and the timeout stored in the run directory ``run_dir``."""
-    info_file = RunFiles(run_dir).run_info
+    info = read_run_info(RunFiles(run_dir).run_info)
+    timeout = info.get("timeout")
+    return Path(info["scenario"]), None if timeout is None else float(timeout)
+
+
+def read_run_info(info_file: Path) -> dict[str, Any]:
+    """``.simba/run.json`` checked against ``schema/run.json``; or :class:`RunDirectoryError`."""
+    run_dir = info_file.parent.parent
     try:
         info = read_json(info_file)
-        return Path(info["scenario"]), info.get("timeout")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except FileNotFoundError:
         raise RunDirectoryError(
-            f"cannot resume {run_dir}: it is not a SIMBA run directory ({info_file} is "
-            "missing or damaged)"
-        ) from exc
+            f"cannot resume {run_dir}: it is not a SIMBA run directory ({info_file} is missing)"
+        ) from None
+    except (OSError, JSONFileError) as exc:
+        raise RunDirectoryError(f"cannot resume {run_dir}: {info_file} is damaged: {exc}") from exc
+    problems = schemas.validate("run", info, file=str(info_file))
+    timeout = info.get("timeout") if isinstance(info, dict) else None
+    if not problems and timeout is not None and not 0 < timeout <= LONGEST_TIMEOUT:
+        problems = [
+            Problem(str(info_file), "timeout", f"{timeout} is no timeout SIMBA can wait for")
+        ]
+    if problems:
+        details = "; ".join(f"{p.path or 'top level'}: {p.message}" for p in problems)
+        raise RunDirectoryError(
+            f"cannot resume {run_dir}: {info_file} is damaged ({details}); restore it, or "
+            "start the run anew"
+        )
+    assert isinstance(info, dict)
+    return info
 
 
 def _check_fingerprint(scenario: Scenario, rundir: RunDirectory, fingerprint: object) -> None:

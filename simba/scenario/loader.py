@@ -150,7 +150,7 @@ class _Loader:
             self.problems.add(file, "", "this file does not exist")
             return None
         except JSONFileError as exc:
-            self.problems.add(file, "", str(exc))
+            self.problems.add(file, exc.where, exc.reason)
             return None
         if not isinstance(document, dict):
             self.problems.add(file, "", "the top level must be a JSON object")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from simba.scenario.model import ModuleSpec, ModuleType
 from simba.scenario.problems import Problems
 from simba.scenario.programs import check_placeholders, entry_argv, find_package
-from simba.scenario.timeline import parse_duration
+from simba.scenario.timeline import timeout_seconds
 
 if TYPE_CHECKING:
     from simba.scenario.parsl_settings import ExecutorSettings
@@ -182,16 +182,19 @@ def _bounds_and_timeout(
             "this bound means the module never steps; to call it at start and end only, "
             "write tickIncrement 0",
         )
-    timeout = entry.get("timeout")
-    if isinstance(timeout, str):
-        try:
-            timeout = parse_duration(timeout).total_seconds()
-        except ValueError as exc:
-            problems.add(file, f"{here}.timeout", str(exc))
-            return None
-        if timeout <= 0:
-            problems.add(file, f"{here}.timeout", "a timeout must be longer than zero")
-    return None if timeout is None else float(timeout)
+    return _seconds(problems, file, f"{here}.timeout", entry.get("timeout"))
+
+
+def _seconds(problems: Problems, file: Path, where: str, value: object) -> float | None:
+    """A length of time SIMBA can wait for, in seconds; None (and a problem) if it is not."""
+    if value is None:
+        return None
+    try:
+        return timeout_seconds(value)
+    except ValueError as exc:
+        if isinstance(value, str) or (isinstance(value, (int, float)) and value > 0):
+            problems.add(file, where, str(exc))  # the schema reports the other values
+        return None
 
 
 def _parsl(
@@ -239,19 +242,13 @@ def _service_fields(
         ("readyTimeout", "ready_timeout", None),
         ("statsInterval", "stats_interval", MIN_STATS_INTERVAL),
     ):
-        value = entry.get(key)
-        if value is None:
+        seconds = _seconds(problems, file, f"{here}.{key}", entry.get(key))
+        if seconds is None:
             continue
-        if isinstance(value, str):
-            try:
-                value = parse_duration(value).total_seconds()
-            except ValueError as exc:
-                problems.add(file, f"{here}.{key}", str(exc))
-                continue
-        seconds = float(value)
-        if seconds <= 0 or (least is not None and seconds < least):
-            limit = "longer than zero" if least is None else f"at least {least:g} s"
-            problems.add(file, f"{here}.{key}", f"{key} must be {limit}, not {seconds:g} s")
+        if least is not None and seconds < least:
+            problems.add(
+                file, f"{here}.{key}", f"{key} must be at least {least:g} s, not {seconds:g} s"
+            )
             continue
         timing[attribute] = seconds
     return timing

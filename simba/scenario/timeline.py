@@ -13,7 +13,9 @@ is the first tick whose time is at or after ``endTime``.
 from __future__ import annotations
 
 import bisect
+import math
 import re
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -75,6 +77,40 @@ def parse_duration(text: str) -> Duration:
     except OverflowError as exc:
         raise ValueError(f"{text!r} is too long a duration for a date-time") from exc
     return Duration(months=12 * int(part["years"]) + int(part["months"]), exact=exact)
+
+
+#: The longest timeout SIMBA accepts, in seconds: the longest wait the platform's threads
+#: can do (``threading.TIMEOUT_MAX``, about 292 years on Linux).
+LONGEST_TIMEOUT = threading.TIMEOUT_MAX
+
+
+def timeout_seconds(value: object, *, text: str | None = None) -> float:
+    """Seconds from a number or an ISO 8601 duration (``text``: as the user wrote it).
+
+    Raises ``ValueError`` with a sentence for the user if it is no length of time SIMBA
+    can wait for: not a number, not longer than zero, or longer than :data:`LONGEST_TIMEOUT`.
+    """
+    if isinstance(value, str):
+        seconds = parse_duration(value).total_seconds()
+    elif isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{value!r} is not a number of seconds or an ISO 8601 duration")
+    else:
+        try:
+            seconds = float(value)
+        except OverflowError:  # an integer beyond a double's range
+            seconds = math.inf
+    shown = str(value) if text is None else text
+    shown = shown if len(shown) <= 40 else shown[:37] + "..."
+    if math.isnan(seconds):
+        raise ValueError(f"{shown} is not a number of seconds; write e.g. 600 or PT10M")
+    if seconds > LONGEST_TIMEOUT:
+        raise ValueError(
+            f"{shown} is longer than SIMBA can wait for (at most {LONGEST_TIMEOUT:.0f} "
+            "seconds, about 290 years); write a shorter time, or leave the timeout out"
+        )
+    if not seconds > 0:
+        raise ValueError(f"{shown} is no length of time: it must be longer than zero")
+    return seconds
 
 
 def parse_time(text: str) -> datetime:
