@@ -17,6 +17,7 @@ from simba import placeholders, schemas
 from simba.commands import program_of
 from simba.errors import DescriptorError, PackageError, Problem
 from simba.jsonfile import JSONFileError, read_json
+from simba.packages.schema_rules import schema_problems
 from simba.packages.versions import Range, Version, VersionError
 
 DESCRIPTOR = "descriptor.json"
@@ -89,6 +90,10 @@ def _descriptor_problems(document: dict[str, Any], file: str) -> list[Problem]:
         why = schemas.schema_error(document["moduleDataSchema"])
         if why:
             problems.append(Problem(file, "moduleDataSchema", why))
+        else:
+            problems += schema_problems(
+                document["moduleDataSchema"], file=file, where="moduleDataSchema"
+            )
     python = document.get("requires", {}).get("python")
     if python is not None:
         try:
