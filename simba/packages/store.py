@@ -234,17 +234,33 @@ def resolve(ref: PackageRef | str, home: Path | None = None) -> InstalledPackage
 
 
 def remove(ref: PackageRef | str, home: Path | None = None) -> list[InstalledPackage]:
-    """Remove every installed version of a package in the range; the ones removed."""
+    """Remove the installed versions a reference names; the ones removed.
+
+    A range (or no version) removes every installed version in it.  An exact version
+    removes that version only: ``1.0.0+b7`` that build; ``1.0.0`` the install without
+    build metadata if there is one, else the only build of 1.0.0, and it is refused when
+    several builds of 1.0.0 are installed (name one).
+    """
     if isinstance(ref, str):
         ref = PackageRef.parse(ref)
     matching = [
         p
         for p in installed(home)
-        if (p.descriptor.namespace, p.descriptor.name) == (ref.namespace, ref.name)
+        if (p.descriptor.namespace, p.descriptor.name) == ref.parts
         and ref.versions.contains(p.descriptor.version)
     ]
     if not matching:
         resolve(ref, home)  # raises the telling error
+    exact = ref.versions.exact
+    if exact is not None and not exact.build and len(matching) > 1:
+        plain = [p for p in matching if not p.descriptor.version.build]
+        if not plain:
+            builds = ", ".join(p.ident for p in matching)
+            raise PackageError(
+                f"{ref.text} matches {len(matching)} installed builds ({builds}); name the one "
+                f"to remove, e.g. 'simba module remove {matching[0].ident}'"
+            )
+        matching = plain
     for package in matching:
         doomed = package.directory.with_name(f".{package.directory.name}.remove-{_token()}")
         package.directory.rename(doomed)  # out of sight at once, then deleted
