@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import sys
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -98,7 +99,9 @@ def _pattern_problems(pattern: str, file: str, path: str) -> list[Problem]:
 def unsafe_pattern(pattern: str) -> str | None:
     """Why ``pattern`` can backtrack exponentially, or None when it cannot (see above)."""
     try:
-        parsed = _parser().parse(pattern)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # FutureWarning: "possible nested set"
+            parsed = _parser().parse(pattern)
     except (re.error, RecursionError, OverflowError):
         return None  # not a regex: the meta-schema's "format": "regex" says so
     except Exception:  # the private parser changed shape: rely on the CPU-time bound
@@ -200,7 +203,10 @@ class _Analysis:
         return False
 
     def ambiguous_branch(self, items: list[Any]) -> bool:
-        """Whether a top-level alternation of ``items`` has alternatives starting alike."""
+        """Whether an alternation anywhere in ``items`` has alternatives that match alike.
+
+        Repeated, each such alternation doubles the ways to match every repetition.
+        """
         for op, av in items:
             name = _name(op)
             if name == "BRANCH":
@@ -208,10 +214,8 @@ class _Analysis:
                 for i, one in enumerate(branches):
                     if any(self.overlap(one, other) for other in branches[i + 1 :]):
                         return True
-            elif name == "SUBPATTERN" and self.ambiguous_branch(list(av[-1])):
+            if any(self.ambiguous_branch(child) for child in _children(name, av)):
                 return True
-            if not self.nullable([(op, av)]):
-                return False
         return False
 
     def overlap(self, one: list[Any], other: list[Any]) -> bool:
