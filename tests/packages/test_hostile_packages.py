@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 from conftest import MODULES
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from simba.errors import DescriptorError, PackageError
 from simba.packages.archive import MAX_DEPTH
@@ -96,7 +98,15 @@ def test_remote_ref_refused_at_install(
     assert not (home / "modules" / "demo").exists()
 
 
-CATASTROPHIC = [r"^(a+)+$", r"^(a|aa)*$", r"^(\w+\s?)*$", r"(.*,)*x", r"^(a)\1$", r"(x+x+)+y"]
+CATASTROPHIC = [
+    r"^(a+)+$",
+    r"^(a|aa)*$",
+    r"^(\w+\s?)*$",
+    r"(.*,)*x",
+    r"^(a)\1$",
+    r"(x+x+)+y",
+    r"(.([ab](?:|))*\d)*",  # found by fuzzing: two empty alternatives in a repeat
+]
 
 
 @pytest.mark.parametrize("pattern", CATASTROPHIC)
@@ -138,6 +148,18 @@ SAFE = [
 def test_usual_patterns_accepted(pattern: str) -> None:
     """Delimited repetitions, alternatives that start differently and lookaheads pass."""
     assert unsafe_pattern(pattern) is None
+
+
+_PIECES = st.sampled_from(
+    [*"ab()|*+?.[]{}^$\\-,1dws", "(?:", "(?=", "(?!", "(?<=a)", "(?i)", "{2,3}", "\\1"]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_PIECES, max_size=20).map("".join))
+def test_pattern_check_never_raises(pattern: str) -> None:
+    """Any text, a regex or not, gets a verdict from the pattern check, never an exception."""
+    assert unsafe_pattern(pattern) is None or isinstance(unsafe_pattern(pattern), str)
 
 
 def test_schema_nested_too_deep_refused(tmp_path: Path) -> None:
