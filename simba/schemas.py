@@ -102,11 +102,7 @@ def validate_against(
         with _cpu_bound(PACKAGE_SCHEMA_CPU_SECONDS):
             return _problems(validator, document, file=file, prefix=prefix)
     except Unresolvable as exc:
-        ref = getattr(exc, "ref", str(exc))
-        message = (
-            f"the schema refers to {ref!r}, which SIMBA does not fetch; a schema may refer "
-            "only to its own parts, such as '#/$defs/name'"
-        )
+        message = _unresolvable(exc)
     except RecursionError:
         message = "it nests too deeply to be checked against the schema"
     except SchemaTimeoutError:
@@ -116,6 +112,21 @@ def validate_against(
             "ask the schema's author to simplify its patterns"
         )
     return [Problem(file, prefix, message)]
+
+
+def _unresolvable(exc: Exception) -> str:
+    """A sentence for a reference that did not resolve (SIMBA's registry retrieves nothing)."""
+    from referencing.exceptions import NoSuchAnchor, PointerToNowhere
+
+    cause = getattr(exc, "_wrapped", exc)  # jsonschema wraps referencing's error
+    if isinstance(cause, PointerToNowhere):
+        return f"the schema refers to '#{cause.ref}', which is not in it; fix the reference"
+    if isinstance(cause, NoSuchAnchor):
+        return f"the schema refers to the anchor '#{cause.anchor}', which it does not define"
+    return (
+        f"the schema refers to {getattr(cause, 'ref', '?')!r}, which SIMBA does not fetch; a "
+        "schema may refer only to its own parts, such as '#/$defs/name'"
+    )
 
 
 class SchemaTimeoutError(Exception):

@@ -173,3 +173,19 @@ def test_runaway_pattern_stopped_by_cpu_bound(monkeypatch: pytest.MonkeyPatch) -
     assert [p.path for p in problems] == ["moduleData.name"]
     assert "took more than 0.5 s of CPU time" in problems[0].message
     assert schemas.validate_against({"pattern": "^(a|aa)+$"}, "aaa", file="f", prefix="") == []
+
+
+@pytest.mark.parametrize(
+    ("ref", "message"),
+    [("#/$defs/missing", "'#/$defs/missing', which is not in it"), ("#nowhere", "'#nowhere'")],
+)
+def test_dangling_local_ref_is_a_problem(
+    tmp_path: Path, simba_cli: Cli, ref: str, message: str
+) -> None:
+    """A '#…' reference to nothing passes install but is a scenario problem, not a traceback."""
+    home = tmp_path / "home"
+    _place_installed(home, {"properties": {"rate": {"$ref": ref}}})
+    result = simba_cli("validate", _scenario(tmp_path, {"rate": 1}), env={"SIMBA_HOME": str(home)})
+    assert result.returncode == 2, result.stderr
+    assert "schedule[0].moduleData" in result.stderr and message in result.stderr
+    assert "Traceback" not in result.stderr
