@@ -3,14 +3,24 @@
 The schemas are the one source of truth for the shape of every document SIMBA reads;
 this module turns their verdicts into :class:`~simba.errors.Problem` records with a
 plain sentence and a JSON path.  jsonschema is imported on first use only.
+
+Validation never leaves the process: every validator resolves ``$ref`` through a
+registry that refuses to retrieve anything (no network, no file), so a reference that
+is not inside the schema itself (or one of the drafts' meta-schemas) is a problem, not a
+download.  A package's schema is also validated under a CPU-time bound, so a ``pattern``
+that backtracks without end stops with a problem instead of spinning
+(:mod:`simba.packages.schema_rules` refuses such schemas at pack and install already).
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import json
 import re
+import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +39,11 @@ NAMES = (
     "run",
     "trace",
 )
+
+#: CPU seconds one validation against a package's schema may take (its patterns).
+PACKAGE_SCHEMA_CPU_SECONDS = 2.0
+#: Deepest nesting of objects and lists a package's schema may have.
+MAX_SCHEMA_DEPTH = 100
 
 
 def schema_dir() -> Path:
@@ -57,7 +72,19 @@ def load_schema(name: str) -> dict[str, Any]:
 def _validator(name: str) -> Any:
     from jsonschema import Draft202012Validator
 
-    return Draft202012Validator(load_schema(name))
+    return Draft202012Validator(load_schema(name), registry=_offline_registry())
+
+
+@functools.cache
+def _offline_registry() -> Any:
+    """A ``referencing`` registry that retrieves nothing: only the schema's own parts resolve."""
+    from referencing import Registry
+    from referencing.exceptions import NoSuchResource
+
+    def refuse(uri: str) -> Any:
+        raise NoSuchResource(ref=uri)  # type: ignore[call-arg]
+
+    return Registry(retrieve=refuse)  # type: ignore[call-arg]
 
 
 def validate(name: str, document: object, *, file: str, prefix: str = "") -> list[Problem]:
@@ -71,13 +98,78 @@ def validate_against(
     """Every problem of ``document`` against a schema given as a value (e.g. a package's).
 
     The schema's ``$schema`` picks the draft (default 2020-12); call :func:`schema_error`
-    first, since an invalid schema raises here.
+    first, since an invalid schema raises here.  Nothing is fetched: a ``$ref`` outside
+    the schema is a problem; so is a validation that takes more than
+    :data:`PACKAGE_SCHEMA_CPU_SECONDS` of CPU time (a pattern that backtracks without end).
     """
     from jsonschema import Draft202012Validator
     from jsonschema.validators import validator_for
+    from referencing.exceptions import Unresolvable
 
     validator_class = validator_for(schema, default=Draft202012Validator)
-    return _problems(validator_class(schema), document, file=file, prefix=prefix)
+    validator = validator_class(schema, registry=_offline_registry())
+    try:
+        with _cpu_bound(PACKAGE_SCHEMA_CPU_SECONDS):
+            return _problems(validator, document, file=file, prefix=prefix)
+    except Unresolvable as exc:
+        message = _unresolvable(exc)
+    except RecursionError:
+        message = "it nests too deeply to be checked against the schema"
+    except SchemaTimeoutError:
+        message = (
+            f"checking this against the schema took more than {PACKAGE_SCHEMA_CPU_SECONDS:g} "
+            "s of CPU time, so it was stopped (a 'pattern' that backtracks without end?); "
+            "ask the schema's author to simplify its patterns"
+        )
+    return [Problem(file, prefix, message)]
+
+
+def _unresolvable(exc: Exception) -> str:
+    """A sentence for a reference that did not resolve (SIMBA's registry retrieves nothing)."""
+    from referencing.exceptions import NoSuchAnchor, PointerToNowhere
+
+    cause = getattr(exc, "_wrapped", exc)  # jsonschema wraps referencing's error
+    if isinstance(cause, PointerToNowhere):
+        return f"the schema refers to '#{cause.ref}', which is not in it; fix the reference"
+    if isinstance(cause, NoSuchAnchor):
+        return f"the schema refers to the anchor '#{cause.anchor}', which it does not define"
+    return (
+        f"the schema refers to {getattr(cause, 'ref', '?')!r}, which SIMBA does not fetch; a "
+        "schema may refer only to its own parts, such as '#/$defs/name'"
+    )
+
+
+class SchemaTimeoutError(Exception):
+    """A validation ran out of its CPU-time bound."""
+
+
+@contextlib.contextmanager
+def _cpu_bound(seconds: float) -> Iterator[None]:
+    """Raise :class:`SchemaTimeoutError` in the block after ``seconds`` of CPU time.
+
+    Python's regular-expression engine checks for signals while it backtracks, so a
+    CPU timer (``ITIMER_VIRTUAL``) stops a runaway pattern.  Signals reach only the main
+    thread, so elsewhere, or when the timer is in use already, the block runs unbounded.
+    """
+    usable = (
+        hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+        and signal.getitimer(signal.ITIMER_VIRTUAL)[0] == 0
+    )
+    if not usable:
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise SchemaTimeoutError
+
+    previous = signal.signal(signal.SIGVTALRM, expire)
+    signal.setitimer(signal.ITIMER_VIRTUAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_VIRTUAL, 0)
+        signal.signal(signal.SIGVTALRM, signal.SIG_DFL if previous is None else previous)
 
 
 def schema_error(schema: object) -> str | None:
@@ -88,12 +180,30 @@ def schema_error(schema: object) -> str | None:
 
     if not isinstance(schema, (dict, bool)):
         return "a JSON Schema must be an object or true/false"
+    if _depth(schema) > MAX_SCHEMA_DEPTH:
+        return f"it nests objects and lists more than {MAX_SCHEMA_DEPTH} levels deep"
     try:
         validator_for(schema, default=Draft202012Validator).check_schema(schema)
     except SchemaError as exc:
         where = _join("", exc.path)
         return f"it is not a valid JSON Schema ({where + ': ' if where else ''}{exc.message})"
+    except RecursionError:  # a pattern nested too deeply for Python's regex parser
+        return "it cannot be checked: a pattern in it nests groups too deeply"
     return None
+
+
+def _depth(value: object) -> int:
+    """How deeply objects and lists nest in ``value`` (0 for a scalar), without recursion."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        current, depth = stack.pop()
+        if isinstance(current, dict):
+            current = list(current.values())
+        if isinstance(current, list):
+            deepest = max(deepest, depth + 1)
+            stack.extend((item, depth + 1) for item in current)
+    return deepest
 
 
 def _problems(validator: Any, document: object, *, file: str, prefix: str) -> list[Problem]:

@@ -45,6 +45,11 @@ MAX_UNPACKED = 1 << 30
 MAX_RATIO = 100
 #: ... counted for entries that unpack to more than this (small files cannot make a bomb).
 RATIO_FLOOR = 1 << 20
+#: Longest entry name, in bytes (UTF-8), and longest part of one (what file systems allow).
+MAX_NAME_BYTES = 1024
+MAX_PART_BYTES = 255
+#: Most directories an entry may lie below the package root.
+MAX_DEPTH = 64
 
 #: Each rule an archive entry can break, and what it means.
 RULES: Mapping[str, str] = {
@@ -54,6 +59,9 @@ RULES: Mapping[str, str] = {
     "unsafe-name": "entry names must not contain backslashes, control characters, "
     "or empty or '.' components",
     "reserved-name": f"the root name {INSTALL_RECORD} is SIMBA's own",
+    "name-too-long": f"entry names may be at most {MAX_NAME_BYTES} bytes long, each part "
+    f"between slashes at most {MAX_PART_BYTES}",
+    "too-deep": f"entries may lie at most {MAX_DEPTH} directories deep",
     "symlink": "packages hold regular files and directories only, no symbolic links",
     "hard-link": "packages hold regular files and directories only, no hard links",
     "device": "packages hold regular files and directories only, no device files",
@@ -194,7 +202,7 @@ def _entry_violations(infos: list[zipfile.ZipInfo]) -> list[Violation]:
         if violation is None:
             violation = _size_violation(info)
         if violation is not None:
-            violations.append(Violation(name, *violation))
+            violations.append(Violation(_shown(name), *violation))
             continue
         key = name.rstrip("/")
         if key in seen:
@@ -254,6 +262,26 @@ def _name_violation(name: str) -> tuple[str, str] | None:
         return "unsafe-name", "its name has an empty or '.' component"
     if name.rstrip("/") == INSTALL_RECORD:
         return "reserved-name", f"{INSTALL_RECORD} is where SIMBA records an install"
+    return _length_violation(name, parts)
+
+
+def _shown(name: str) -> str:
+    """An entry name short enough for a message: a long one keeps its start and end."""
+    return name if len(name) <= 120 else f"{name[:80]}…{name[-30:]}"
+
+
+def _length_violation(name: str, parts: list[str]) -> tuple[str, str] | None:
+    size = len(name.encode("utf-8", "surrogatepass"))
+    if size > MAX_NAME_BYTES:
+        return "name-too-long", f"its name is {size:,} bytes long (at most {MAX_NAME_BYTES})"
+    longest = max(len(part.encode("utf-8", "surrogatepass")) for part in parts)
+    if longest > MAX_PART_BYTES:
+        return (
+            "name-too-long",
+            f"a part of its name is {longest} bytes long (at most {MAX_PART_BYTES})",
+        )
+    if len(parts) - 1 > MAX_DEPTH:
+        return "too-deep", f"it lies {len(parts) - 1} directories deep (at most {MAX_DEPTH})"
     return None
 
 
@@ -348,39 +376,51 @@ def extract(
 ) -> None:
     """Unpack the checked entries into the empty directory ``into``."""
     for info in infos:
-        destination = into.joinpath(*info.orig_filename.rstrip("/").split("/"))
-        if info.is_dir():
-            destination.mkdir(mode=0o755, parents=True, exist_ok=True)
-            continue
-        destination.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-        mode = 0o755 if (info.external_attr >> 16) & 0o111 else 0o644
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-        fd = os.open(destination, flags, mode)
-        written = 0
         try:
-            with os.fdopen(fd, "wb") as sink, archive.open(info) as source:
-                fd = -1
-                os.fchmod(sink.fileno(), mode)  # whatever the umask says
-                for block in iter(lambda: source.read(1 << 20), b""):
-                    written += len(block)
-                    if written > info.file_size:
-                        raise ArchiveError(
-                            archive_path,
-                            [
-                                Violation(
-                                    info.orig_filename,
-                                    "too-large",
-                                    "it unpacks to more bytes than its header declares",
-                                )
-                            ],
-                            doing="install",
-                        )
-                    sink.write(block)
+            _extract_one(archive, info, into, archive_path)
         except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
             raise PackageError(
                 f"cannot install {archive_path}: the entry {info.orig_filename!r} is damaged "
                 f"({exc}); nothing was installed"
             ) from None
-        finally:
-            if fd >= 0:
-                os.close(fd)
+        except OSError as exc:
+            raise PackageError(
+                f"cannot install {archive_path}: cannot write the entry {info.orig_filename!r} "
+                f"into {into.parent} ({exc.strerror or exc}); nothing was installed"
+            ) from None
+
+
+def _extract_one(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, into: Path, archive_path: Path
+) -> None:
+    destination = into.joinpath(*info.orig_filename.rstrip("/").split("/"))
+    if info.is_dir():
+        destination.mkdir(mode=0o755, parents=True, exist_ok=True)
+        return
+    destination.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+    mode = 0o755 if (info.external_attr >> 16) & 0o111 else 0o644
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(destination, flags, mode)
+    written = 0
+    try:
+        with os.fdopen(fd, "wb") as sink, archive.open(info) as source:
+            fd = -1
+            os.fchmod(sink.fileno(), mode)  # whatever the umask says
+            for block in iter(lambda: source.read(1 << 20), b""):
+                written += len(block)
+                if written > info.file_size:
+                    raise ArchiveError(
+                        archive_path,
+                        [
+                            Violation(
+                                info.orig_filename,
+                                "too-large",
+                                "it unpacks to more bytes than its header declares",
+                            )
+                        ],
+                        doing="install",
+                    )
+                sink.write(block)
+    finally:
+        if fd >= 0:
+            os.close(fd)

@@ -8,6 +8,7 @@ the source of truth for its shape; this module adds what a schema cannot say.
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from simba import placeholders, schemas
 from simba.commands import program_of
 from simba.errors import DescriptorError, PackageError, Problem
 from simba.jsonfile import JSONFileError, read_json
+from simba.packages.schema_rules import schema_problems
 from simba.packages.versions import Range, Version, VersionError
 
 DESCRIPTOR = "descriptor.json"
@@ -89,6 +91,10 @@ def _descriptor_problems(document: dict[str, Any], file: str) -> list[Problem]:
         why = schemas.schema_error(document["moduleDataSchema"])
         if why:
             problems.append(Problem(file, "moduleDataSchema", why))
+        else:
+            problems += schema_problems(
+                document["moduleDataSchema"], file=file, where="moduleDataSchema"
+            )
     python = document.get("requires", {}).get("python")
     if python is not None:
         try:
@@ -121,16 +127,22 @@ def _descriptor_problems(document: dict[str, Any], file: str) -> list[Problem]:
     return problems
 
 
-def _program_in_package(descriptor: Descriptor) -> str | None:
-    """The package-relative path of the descriptor's program, if it names a file of the package."""
+def _program_in_package(descriptor: Descriptor) -> tuple[str, bool] | None:
+    """The package-relative path of the descriptor's program, if it may name a package file.
+
+    The path is normalised (``./run.sh`` is ``run.sh``); the flag says whether the
+    command wrote it as a path (with a slash), so that it must be in the package rather
+    than possibly on PATH.
+    """
     program = program_of(descriptor.command)
     if program is None:
         return None
     if program.startswith("{packageDir}/"):
-        return program.removeprefix("{packageDir}/")
+        program = program.removeprefix("{packageDir}/")
+        return posixpath.normpath(program), True
     if placeholders.names(program) or program.startswith("/"):
         return None
-    return program
+    return posixpath.normpath(program), "/" in program
 
 
 def check_program(
@@ -141,12 +153,13 @@ def check_program(
     ``lookup(path)`` says whether the package file ``path`` is executable, or None if
     there is no such file.
     """
-    relative = _program_in_package(descriptor)
-    if relative is None:
+    found = _program_in_package(descriptor)
+    if found is None:
         return []
+    relative, is_path = found
     executable = lookup(relative)
     if executable is None:
-        if "/" not in relative:
+        if not is_path:
             return []  # a bare name not in the package: a program on PATH
         return [Problem(file, "command", f"the program {relative!r} is not in the package")]
     if not executable:

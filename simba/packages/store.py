@@ -121,6 +121,10 @@ class PackageRef:
     def full_name(self) -> str:
         return f"{self.namespace}/{self.name}"
 
+    @property
+    def parts(self) -> tuple[str, str]:
+        return (self.namespace, self.name)
+
     @classmethod
     def parse(cls, text: str) -> PackageRef:
         """Parse ``namespace/name[@VERSION or RANGE]``; raises :class:`PackageError`."""
@@ -140,16 +144,22 @@ class PackageRef:
 
 def scan(home: Path | None = None) -> tuple[list[InstalledPackage], list[str]]:
     """Every intact installed package (sorted), and a sentence for each damaged one."""
+    found, damaged = _scan(home)
+    return found, [message for _, message in damaged]
+
+
+def _scan(home: Path | None) -> tuple[list[InstalledPackage], list[tuple[Path, str]]]:
+    """Every intact installed package (sorted); each damaged one's directory and sentence."""
     root = modules_root(home)
     found: list[InstalledPackage] = []
-    damaged: list[str] = []
+    damaged: list[tuple[Path, str]] = []
     for namespace in _subdirectories(root):
         for name in _subdirectories(namespace):
             for version in _subdirectories(name):
                 try:
                     found.append(_load_installed(version))
                 except PackageError as exc:
-                    damaged.append(str(exc))
+                    damaged.append((version, str(exc)))
     found.sort(key=lambda p: (p.descriptor.namespace, p.descriptor.name, p.descriptor.version.key))
     return found, damaged
 
@@ -198,14 +208,19 @@ def resolve(ref: PackageRef | str, home: Path | None = None) -> InstalledPackage
     """The installed package with the highest version in the range; raises if there is none."""
     if isinstance(ref, str):
         ref = PackageRef.parse(ref)
+    found, damaged = _scan(home)
     candidates = [
-        p
-        for p in installed(home)
-        if (p.descriptor.namespace, p.descriptor.name) == (ref.namespace, ref.name)
+        p for p in found if (p.descriptor.namespace, p.descriptor.name) == (ref.namespace, ref.name)
     ]
     best = highest(((p.descriptor.version, p) for p in candidates), ref.versions)
     if best is not None:
         return best[1]
+    broken = [m for d, m in damaged if (d.parent.parent.name, d.parent.name) == ref.parts]
+    if broken:
+        raise PackageNotFoundError(
+            f"no intact installed version of {ref.full_name} is in the range '{ref.versions}': "
+            + "; ".join(broken)
+        )
     if not candidates:
         raise PackageNotFoundError(
             f"the package {ref.full_name} is not installed (in {modules_root(home)}); "
@@ -219,17 +234,33 @@ def resolve(ref: PackageRef | str, home: Path | None = None) -> InstalledPackage
 
 
 def remove(ref: PackageRef | str, home: Path | None = None) -> list[InstalledPackage]:
-    """Remove every installed version of a package in the range; the ones removed."""
+    """Remove the installed versions a reference names; the ones removed.
+
+    A range (or no version) removes every installed version in it.  An exact version
+    removes that version only: ``1.0.0+b7`` that build; ``1.0.0`` the install without
+    build metadata if there is one, else the only build of 1.0.0, and it is refused when
+    several builds of 1.0.0 are installed (name one).
+    """
     if isinstance(ref, str):
         ref = PackageRef.parse(ref)
     matching = [
         p
         for p in installed(home)
-        if (p.descriptor.namespace, p.descriptor.name) == (ref.namespace, ref.name)
+        if (p.descriptor.namespace, p.descriptor.name) == ref.parts
         and ref.versions.contains(p.descriptor.version)
     ]
     if not matching:
         resolve(ref, home)  # raises the telling error
+    exact = ref.versions.exact
+    if exact is not None and not exact.build and len(matching) > 1:
+        plain = [p for p in matching if not p.descriptor.version.build]
+        if not plain:
+            builds = ", ".join(p.ident for p in matching)
+            raise PackageError(
+                f"{ref.text} matches {len(matching)} installed builds ({builds}); name the one "
+                f"to remove, e.g. 'simba module remove {matching[0].ident}'"
+            )
+        matching = plain
     for package in matching:
         doomed = package.directory.with_name(f".{package.directory.name}.remove-{_token()}")
         package.directory.rename(doomed)  # out of sight at once, then deleted

@@ -5,6 +5,7 @@ A package version is a `semver 2.0.0 <https://semver.org>`_ string (``1.4.2``,
 or more comma-separated clauses that must all hold, each an operator and a version::
 
     1.4.2        exactly 1.4.2        (any build metadata)
+    1.4.2+b7     exactly that build
     1.4  1       any 1.4.x / any 1.x.y (a partial version is a prefix)
     ==V  !=V     equal / not equal (partial: prefix, as above)
     >=V  >V  <=V  <V                   (partial versions are padded with zeros: <2 is <2.0.0)
@@ -12,7 +13,8 @@ or more comma-separated clauses that must all hold, each an operator and a versi
     ^1.4.2       >=1.4.2,<2.0.0       ^0.4.2   >=0.4.2,<0.5.0
     *            any release
 
-Order is semver precedence (build metadata ignored).  A pre-release such as
+Order is semver precedence (build metadata ignored); a version written with build
+metadata matches only that build.  A pre-release such as
 ``2.0.0-rc.1`` matches only if a clause names a pre-release of the same
 ``major.minor.patch``, so ``<2`` does not pick ``2.0.0-rc.1``.
 
@@ -118,7 +120,7 @@ class _Clause:
             if self.parts < 3:
                 equal = version.release[: self.parts] == bound.release[: self.parts]
             else:
-                equal = version.same_precedence(bound)
+                equal = version.same_precedence(bound) and bound.build in ("", version.build)
             return equal if op == "==" else not equal
         if op == ">=":
             return version >= bound
@@ -167,6 +169,14 @@ class Range:
         if version.prerelease and version.release not in self.prerelease_releases:
             return False
         return all(clause.holds(version) for clause in self.clauses)
+
+    @property
+    def exact(self) -> Version | None:
+        """The version the range names exactly (``1.4.2``, ``==1.4.2+b7``), else None."""
+        if len(self.clauses) == 1 and self.clauses[0].operator == "==":
+            clause = self.clauses[0]
+            return clause.bound if clause.parts == 3 else None
+        return None
 
     def __str__(self) -> str:
         return self.text.strip() or "*"
