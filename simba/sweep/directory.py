@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-from simba.engine.rundir import make_way
 from simba.errors import RunDirectoryError
 from simba.jsonfile import JSONFileError, read_json, write_json
 from simba.process import other_processes
@@ -65,23 +64,65 @@ class SweepDirectory:
     # -- opening -----------------------------------------------------------------------------
 
     def create(self, *, overwrite: bool) -> None:
-        """Make a new sweep directory and lock it; an earlier one only goes with ``overwrite``."""
-        make_way(self.root, marker=self.meta, kind="sweep", overwrite=overwrite, hold=self._held)
+        """Make a new sweep directory and lock it; an earlier one only goes with ``overwrite``.
+
+        The directory is built under a temporary name, locked, and renamed into place,
+        so that it never exists unlocked: of two sweeps started at once, one goes on.
+        """
+        self._make_way(overwrite)
+        building = self.root.with_name(f".{self.root.name}.creating-{os.getpid()}")
         try:
-            self.root.parent.mkdir(parents=True, exist_ok=True)
-            self.root.mkdir()  # exclusive: of two sweeps started at once, one goes on
-            self.meta.mkdir()
-        except FileExistsError:
-            raise RunDirectoryError(
-                f"the sweep directory {self.root} was just created by another process; "
-                "choose another runId (--run-id)"
-            ) from None
+            (building / SWEEP_META).mkdir(parents=True)
+            self._lock(building / SWEEP_META / self.lock_file.name)
+            building.rename(self.root)
         except OSError as exc:
+            self.unlock()
+            shutil.rmtree(building, ignore_errors=True)
+            if self.root.exists():
+                raise RunDirectoryError(
+                    f"the sweep directory {self.root} was just created by another process; "
+                    "choose another runId (--run-id)"
+                ) from exc
             raise RunDirectoryError(
                 f"cannot create the sweep directory {self.root}: {exc.strerror}; "
                 "check outputDirectory and its permissions"
             ) from exc
-        self.lock()
+
+    def _make_way(self, overwrite: bool) -> None:
+        """Move an earlier sweep out of the way (``overwrite``), or say why not.
+
+        Only a directory with ``.sweep/`` that no driver holds is deleted, after its
+        leftover processes are stopped; it is renamed away first, so that a sweep
+        started at the same moment sees it whole or not at all.
+        """
+        root = self.root
+        if not (root.exists() or root.is_symlink()):
+            return
+        if not overwrite:
+            raise RunDirectoryError(
+                f"the sweep directory {root} already exists; choose another runId "
+                "(--run-id), continue it with --resume, or pass --overwrite to replace it"
+            )
+        if root.is_symlink() or not self.meta.is_dir():
+            if not (root.exists() or root.is_symlink()):
+                return  # another sweep just moved it away
+            raise RunDirectoryError(
+                f"{root} exists but is not a SIMBA sweep directory (it has no {SWEEP_META}/, "
+                "or is a symbolic link); SIMBA will not delete it: move it away or choose "
+                "another runId"
+            )
+        self.lock()  # refuses while another sweep works here
+        doomed = root.with_name(f".{root.name}.deleting-{os.getpid()}")
+        try:
+            self.stop_leftovers()  # before deleting what they write into
+            root.rename(doomed)
+        except OSError as exc:
+            raise RunDirectoryError(
+                f"cannot replace the sweep directory {root}: {exc.strerror}"
+            ) from exc
+        finally:
+            self.unlock()
+        shutil.rmtree(doomed, ignore_errors=True)
 
     def open_existing(self, fingerprint: str) -> None:
         """Lock an earlier sweep for ``--resume``: the same sweep, and nothing of it running."""
@@ -113,13 +154,21 @@ class SweepDirectory:
 
     def lock(self) -> None:
         """Hold an exclusive lock on the sweep until :meth:`unlock` or exit; refuse if taken."""
+        self._lock(self.lock_file)
+
+    def _lock(self, path: Path) -> None:
         import fcntl
 
         try:
-            fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            raise RunDirectoryError(
+                f"the sweep directory {self.root} was just removed by another simba sweep "
+                "(--overwrite); run again when it has started"
+            ) from None
         except OSError as exc:
             raise RunDirectoryError(
-                f"cannot lock the sweep directory {self.root}: {exc.strerror} ({self.lock_file})"
+                f"cannot lock the sweep directory {self.root}: {exc.strerror} ({path})"
             ) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -140,15 +189,6 @@ class SweepDirectory:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
-
-    @contextlib.contextmanager
-    def _held(self) -> Iterator[None]:
-        self.lock()  # refuses while another sweep works here
-        try:
-            self.stop_leftovers()  # before deleting what they write into
-            yield
-        finally:
-            self.unlock()
 
     # -- leftovers ---------------------------------------------------------------------------
 

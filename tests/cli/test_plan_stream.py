@@ -88,9 +88,7 @@ def test_plan_of_millions_of_ticks_prints_its_first_rows_at_once(
         process.communicate()
 
 
-def test_plan_json_lines_are_one_document_per_batch(
-    write_scenario: Writer, tmp_path: Path
-) -> None:
+def test_plan_json_lines_are_one_document_per_batch(write_scenario: Writer, tmp_path: Path) -> None:
     """plan --json prints one JSON document per line, start to end, nothing else."""
     scenario = seconds_scenario(write_scenario, 3)
     result = subprocess.run(
