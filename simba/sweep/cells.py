@@ -87,12 +87,12 @@ def load_sweep(path: str | os.PathLike[str], *, cwd: Path | None = None) -> Swee
         raise ScenarioError.single(source, "", "this file does not exist") from None
     except JSONFileError as exc:
         raise ScenarioError.single(source, "", str(exc)) from None
+    _check_count(source, document)  # before the schema: it takes seconds on a long list
     problems = schemas.validate("sweep", document, file=str(source))
     if problems:
         raise ScenarioError(problems)
     if ("cells" in document) == ("grid" in document):
         raise ScenarioError.single(source, "", "give the cells either as 'cells' or as 'grid'")
-    _check_count(source, document)
     base = load_scenario(source.parent / document["scenario"], cwd=cwd)
     cells, problems = _cells(source, document, base)
     parsl, parsl_problems = _parsl(source, document.get("parsl"))
@@ -177,14 +177,26 @@ def derive(base: Scenario, cell: Cell, *, file: Path, where: str) -> Scenario:
     )
 
 
-def _check_count(source: Path, document: Mapping[str, Any]) -> None:
-    """Refuse a sweep of more than :data:`MAX_CELLS` cells, before building any."""
-    if "cells" in document:
-        count, where, detail = len(document["cells"]), "cells", ""
-    else:
-        sizes = [(".".join(path), len(values)) for path, values in _axes(document["grid"])]
+def _check_count(source: Path, document: Any) -> None:
+    """Refuse a sweep of more than :data:`MAX_CELLS` cells, before building any.
+
+    Runs before the schema is checked, so it looks only at parts of the expected shape.
+    """
+    if not isinstance(document, dict):
+        return
+    cells, grid = document.get("cells"), document.get("grid")
+    if isinstance(cells, list):
+        count, where, detail = len(cells), "cells", ""
+    elif isinstance(grid, dict):
+        sizes = [
+            (".".join(path), len(values))
+            for path, values in _axes(grid)
+            if isinstance(values, list)
+        ]
         count, where = math.prod(size for _, size in sizes), "grid"
         detail = " (" + " x ".join(f"{size:,} {key}" for key, size in sizes) + ")"
+    else:
+        return
     if count > MAX_CELLS:
         raise ScenarioError.single(
             source,
@@ -266,14 +278,19 @@ def _grid_cells(grid: Mapping[str, Any]) -> list[Cell]:
 def _axes(grid: Mapping[str, Any]) -> list[tuple[tuple[str, ...], list[Any]]]:
     """The grid's keys (as paths) and their values, in the order of the file."""
     axes: list[tuple[tuple[str, ...], list[Any]]] = []
-    for key, values in grid.get("commonData", {}).items():
+    for key, values in _items(grid.get("commonData")):
         axes.append((("commonData", key), values))
-    for module, keys in grid.get("moduleData", {}).items():
-        for key, values in keys.items():
+    for module, keys in _items(grid.get("moduleData")):
+        for key, values in _items(keys):
             axes.append((("moduleData", module, key), values))
-    for key, values in grid.get("driver", {}).items():
+    for key, values in _items(grid.get("driver")):
         axes.append((("driver", key), values))
     return axes
+
+
+def _items(section: Any) -> list[tuple[str, Any]]:
+    """The entries of a JSON object (none if it is something else)."""
+    return list(section.items()) if isinstance(section, dict) else []
 
 
 def _parsl(

@@ -208,6 +208,22 @@ def test_a_huge_grid_is_refused_before_it_is_built(tmp_path: Path) -> None:
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_list_of_more_than_100000_cells_is_refused_at_once(
+    write_scenario: Writer, tmp_path: Path
+) -> None:
+    """A 'cells' list of 100,001 entries exits 2 within seconds, naming the file and the count."""
+    sweep = sleepy_sweep(write_scenario, tmp_path, cells=1, sleep=0)
+    document = json.loads(sweep.read_text())
+    document["cells"] = [{}] * 100_001
+    sweep.write_text(json.dumps(document))
+    started = time.monotonic()
+    result = run_cli("sweep", sweep, cwd=tmp_path)
+    assert result.returncode == 2
+    assert time.monotonic() - started < 10  # not the seconds the schema check of the list takes
+    assert f"{sweep}: cells: the sweep has 100,001 cells; at most 100,000" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_cell_id_that_names_the_sweep_summary_is_refused(
     write_scenario: Writer, tmp_path: Path
 ) -> None:
