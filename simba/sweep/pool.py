@@ -43,6 +43,8 @@ CellState = Literal["success", "failed", "interrupted", "not run"]
 SweepState = Literal["success", "failed", "interrupted"]
 #: Lines of a cell's log quoted when it failed without a summary.
 _LOG_LINES = 20
+#: How the line that starts each attempt in a cell's log begins.
+_ATTEMPT = "--- simba sweep: cell "
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -224,6 +226,8 @@ class SweepPool:
 
     def _log_tail(self, cell: Cell, reason: str | None) -> str:
         lines = tail(self._log(cell), _LOG_LINES, max_bytes=65536)
+        starts = [i for i, line in enumerate(lines) if line.startswith(_ATTEMPT)]
+        lines = lines[starts[-1] + 1 :] if starts else lines  # this attempt's lines only
         text = "\n".join(lines).strip() or "(nothing)"
         why = f" ({reason.splitlines()[0]})" if reason else ""
         return f"the cell's process ended without a summary{why}; its log ends with:\n{text}"
@@ -236,7 +240,7 @@ class SweepPool:
         log = self._log(cell)
         with log.open("a", encoding="utf-8") as handle:
             handle.write(
-                f"--- simba sweep: cell {cell.id} "
+                f"{_ATTEMPT}{cell.id} "
                 f"{'resumed' if self.resume else 'started'} at {time.strftime('%Y-%m-%d %H:%M:%S')}"
                 " ---\n"
             )
