@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from simba.cli.terminal import Terminal
+
+if TYPE_CHECKING:
+    from simba.plan import Batch
+    from simba.scenario.timeline import Timeline
 
 SCENARIO = click.argument("scenario", type=click.Path(path_type=Path))
 
@@ -74,44 +79,61 @@ def _tick_range(ctx: click.Context, param: click.Parameter, value: str | None) -
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON lines.")
 def plan(scenario: Path, ticks: tuple[int | None, int | None] | None, as_json: bool) -> None:
-    """Show the tick/time table and the order of calls, without running."""
-    import json as jsonlib
+    """Show the tick/time table and the order of calls, without running.
 
+    The rows are printed as they are planned, so that a plan of millions of ticks
+    takes no more memory than a short one.
+    """
     from simba.plan import Plan
     from simba.scenario import load_scenario
 
     terminal = Terminal()
     loaded = load_scenario(scenario)
     the_plan = Plan(loaded)
-    timeline = loaded.timeline
     first, last = ticks if ticks else (None, None)
-    rows = []
-    for batch in the_plan.batches(first_tick=first, last_tick=last):
-        calls = [
+    batches = the_plan.batches(first_tick=first, last_tick=last)
+    if as_json:
+        terminal.lines(_json_rows(loaded.timeline, batches))
+        return
+    terminal.line(
+        f"plan of {scenario}: final tick {loaded.timeline.final_tick}, {the_plan.call_count} calls"
+    )
+    terminal.lines(_table_rows(loaded.timeline, batches))
+
+
+def _json_rows(timeline: Timeline, batches: Iterable[Batch]) -> Iterator[str]:
+    """One JSON document per batch: its mode, tick, time, calls and their target ticks."""
+    import json as jsonlib
+
+    for batch in batches:
+        yield jsonlib.dumps(
+            {
+                "mode": batch.mode.value,
+                "tick": batch.tick,
+                "time": timeline.time(batch.tick).isoformat(),
+                "calls": [c.module.name for c in batch.calls],
+                "targetTicks": [c.target_tick for c in batch.calls],
+            }
+        )
+
+
+def _table_rows(timeline: Timeline, batches: Iterable[Batch]) -> Iterator[str]:
+    """The plan as a text table, a row per batch, its column widths known in advance."""
+    ends = (timeline.initial_tick, timeline.final_tick)
+    tick_width = max(len("tick"), *(len(str(tick)) for tick in ends))
+    time_width = max(len("time"), *(len(timeline.time(tick).isoformat()) for tick in ends))
+    yield f"{'mode':<5}  {'tick':<{tick_width}}  {'time':<{time_width}}  " + (
+        "calls in order (module->target tick)"
+    )
+    for batch in batches:
+        calls = " ".join(
             c.module.name + (f"->{c.target_tick}" if c.target_tick is not None else "")
             for c in batch.calls
-        ]
-        time_text = timeline.time(batch.tick).isoformat()
-        if as_json:
-            terminal.line(
-                jsonlib.dumps(
-                    {
-                        "mode": batch.mode.value,
-                        "tick": batch.tick,
-                        "time": time_text,
-                        "calls": [c.module.name for c in batch.calls],
-                        "targetTicks": [c.target_tick for c in batch.calls],
-                    }
-                )
-            )
-        else:
-            rows.append((batch.mode.value, batch.tick, time_text, " ".join(calls)))
-    if not as_json:
-        terminal.table(
-            f"plan of {scenario}: final tick {timeline.final_tick}, {the_plan.call_count} calls",
-            ("mode", "tick", "time", "calls in order (module->target tick)"),
-            rows,
         )
+        time_text = timeline.time(batch.tick).isoformat()
+        yield (
+            f"{batch.mode.value:<5}  {batch.tick:<{tick_width}}  {time_text:<{time_width}}  {calls}"
+        ).rstrip()
 
 
 @click.command()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
 
@@ -28,6 +28,13 @@ class Terminal:
 
     def line(self, text: str = "") -> None:
         self.out.write(text + "\n")
+        self.out.flush()
+
+    def lines(self, texts: Iterable[str]) -> None:
+        """Write each text as a line as it comes, flushed at the end (long outputs)."""
+        write = self.out.write
+        for text in texts:
+            write(text + "\n")
         self.out.flush()
 
     def error(self, text: str) -> None:

@@ -178,11 +178,13 @@ def bash_script(
     environment: Mapping[str, str],
     timeout: float | None = None,
     grace_period: float = GRACE_PERIOD,
+    append: bool = False,
 ) -> str:
     """A bash script that runs ``argv`` in ``cwd`` with ``environment`` added.
 
-    Its output goes to ``stdout`` / ``stderr`` (one file if they are the same; exit 125
-    if they cannot be written, 126 if ``cwd`` cannot be entered).  With a ``timeout``,
+    Its output goes to ``stdout`` / ``stderr`` (one file if they are the same, added to
+    the end with ``append``; exit 125 if they cannot be written, 126 if ``cwd`` cannot be
+    entered).  With a ``timeout``,
     coreutils ``timeout`` stops the program's process group: SIGTERM, then SIGKILL after
     ``grace_period`` (exit 124).
     """
@@ -197,10 +199,11 @@ def bash_script(
             *command,
         ]
     assignments = [f"{name}={value}" for name, value in environment.items()]
+    redirect = ">>" if append else ">"
     return "\n".join(
         (
-            f"exec >{quote(str(stdout))} "
-            + ("2>&1" if stderr == stdout else f"2>{quote(str(stderr))}")
+            f"exec {redirect}{quote(str(stdout))} "
+            + ("2>&1" if stderr == stdout else f"2{redirect}{quote(str(stderr))}")
             + " || exit 125",
             f"cd {quote(str(cwd))} || exit 126",
             "exec env " + " ".join(map(quote, [*assignments, *command])),

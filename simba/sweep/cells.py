@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,9 +25,13 @@ from simba.errors import Problem, ScenarioError
 from simba.jsonfile import JSONFileError, read_json
 from simba.scenario import Scenario, load_scenario, with_driver
 from simba.scenario.parsl_settings import ExecutorSettings, parse_settings
+from simba.sweep.directory import RESERVED_NAMES
 
 #: Driver settings a cell may not change: the sweep decides where cells run.
 _FIXED_DRIVER_KEYS = ("outputDirectory", "runId", "cellId", "continueFromTick")
+#: The most cells a sweep may have: a grid is counted before any cell is built, so that
+#: a small file cannot ask for millions (each cell is a scenario in memory, and a run).
+MAX_CELLS = 100_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,6 +87,7 @@ def load_sweep(path: str | os.PathLike[str], *, cwd: Path | None = None) -> Swee
         raise ScenarioError.single(source, "", "this file does not exist") from None
     except JSONFileError as exc:
         raise ScenarioError.single(source, "", str(exc)) from None
+    _check_count(source, document)  # before the schema: it takes seconds on a long list
     problems = schemas.validate("sweep", document, file=str(source))
     if problems:
         raise ScenarioError(problems)
@@ -171,6 +177,35 @@ def derive(base: Scenario, cell: Cell, *, file: Path, where: str) -> Scenario:
     )
 
 
+def _check_count(source: Path, document: Any) -> None:
+    """Refuse a sweep of more than :data:`MAX_CELLS` cells, before building any.
+
+    Runs before the schema is checked, so it looks only at parts of the expected shape.
+    """
+    if not isinstance(document, dict):
+        return
+    cells, grid = document.get("cells"), document.get("grid")
+    if isinstance(cells, list):
+        count, where, detail = len(cells), "cells", ""
+    elif isinstance(grid, dict):
+        sizes = [
+            (".".join(path), len(values))
+            for path, values in _axes(grid)
+            if isinstance(values, list)
+        ]
+        count, where = math.prod(size for _, size in sizes), "grid"
+        detail = " (" + " x ".join(f"{size:,} {key}" for key, size in sizes) + ")"
+    else:
+        return
+    if count > MAX_CELLS:
+        raise ScenarioError.single(
+            source,
+            where,
+            f"the sweep has {count:,} cells{detail}; at most {MAX_CELLS:,} are allowed: "
+            "use fewer values, or split it into several sweeps",
+        )
+
+
 def _cells(
     source: Path, document: Mapping[str, Any], base: Scenario
 ) -> tuple[list[Cell], list[Problem]]:
@@ -188,7 +223,17 @@ def _cells(
             for index, entry in enumerate(entries)
         ]
         seen: dict[str, int] = {}
+        reserved = {name.casefold() for name in RESERVED_NAMES}
         for index, cell in enumerate(cells):
+            if cell.id.casefold() in reserved:
+                problems.append(
+                    Problem(
+                        str(source),
+                        f"cells[{index}].id",
+                        f"the id {cell.id!r} is the name of one of the sweep's own files "
+                        f"({', '.join(RESERVED_NAMES)}); choose another id",
+                    )
+                )
             if cell.id in seen:
                 problems.append(
                     Problem(
@@ -205,18 +250,10 @@ def _cells(
 
 def _grid_cells(grid: Mapping[str, Any]) -> list[Cell]:
     """Every combination of the grid's values, the first key varying slowest."""
-    axes: list[tuple[tuple[str, ...], list[Any]]] = []
-    for key, values in grid.get("commonData", {}).items():
-        axes.append((("commonData", key), values))
-    for module, keys in grid.get("moduleData", {}).items():
-        for key, values in keys.items():
-            axes.append((("moduleData", module, key), values))
-    for key, values in grid.get("driver", {}).items():
-        axes.append((("driver", key), values))
-    combinations = list(itertools.product(*(values for _, values in axes)))
-    width = len(str(len(combinations)))
+    axes = _axes(grid)
+    width = len(str(math.prod(len(values) for _, values in axes)))
     cells = []
-    for index, combination in enumerate(combinations):
+    for index, combination in enumerate(itertools.product(*(values for _, values in axes))):
         common: dict[str, Any] = {}
         module_data: dict[str, dict[str, Any]] = {}
         driver: dict[str, Any] = {}
@@ -236,6 +273,24 @@ def _grid_cells(grid: Mapping[str, Any]) -> list[Cell]:
             )
         )
     return cells
+
+
+def _axes(grid: Mapping[str, Any]) -> list[tuple[tuple[str, ...], list[Any]]]:
+    """The grid's keys (as paths) and their values, in the order of the file."""
+    axes: list[tuple[tuple[str, ...], list[Any]]] = []
+    for key, values in _items(grid.get("commonData")):
+        axes.append((("commonData", key), values))
+    for module, keys in _items(grid.get("moduleData")):
+        for key, values in _items(keys):
+            axes.append((("moduleData", module, key), values))
+    for key, values in _items(grid.get("driver")):
+        axes.append((("driver", key), values))
+    return axes
+
+
+def _items(section: Any) -> list[tuple[str, Any]]:
+    """The entries of a JSON object (none if it is something else)."""
+    return list(section.items()) if isinstance(section, dict) else []
 
 
 def _parsl(

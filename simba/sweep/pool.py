@@ -7,16 +7,8 @@ bash_app (on a SLURM cluster, say).  A failed cell does not stop the others.  Wi
 ``resume``, cells that finished are skipped and the others continue from their
 checkpoint (or start again).  ``sweep-summary.json`` in the sweep's directory records
 every cell's parameters, outcome, wall time and chosen final commonData values; the
-output of each cell's process goes to ``.sweep/<cellId>.log``.
-
-::
-
-    <outputDirectory>/<runId>/
-        sweep-summary.json
-        .sweep/sweep.json       what this sweep is (to refuse a changed one on --resume)
-        .sweep/<cellId>.log     the cell process's output
-        .sweep/parsl/           Parsl's files, with --parsl
-        <cellId>/               the cell's run directory
+output of each cell's process goes to ``.sweep/<cellId>.log``.  The directory, its lock
+and the cleanup after a killed driver are :mod:`simba.sweep.directory`.
 """
 
 from __future__ import annotations
@@ -33,26 +25,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from simba._version import __version__
-from simba.engine.rundir import RunFiles, default_run_id, make_way
+from simba.engine.rundir import RunFiles, default_run_id
 from simba.engine.signals import SignalForwarding
 from simba.errors import RunDirectoryError, RunInterrupted, RunnerError, ScenarioError, tail
 from simba.jsonfile import read_json, write_json
 from simba.process import signal_name
 from simba.scenario.parsl_settings import INSTALL_PARSL, ExecutorSettings, parsl_installed
 from simba.sweep.cells import Cell, Sweep
+from simba.sweep.directory import SweepDirectory
 
 if TYPE_CHECKING:
     from simba.engine import RunResult
     from simba.events import Event
 
-#: The directory of a sweep's own files, beside the cells.
-SWEEP_META = ".sweep"
-SUMMARY_FILE = "sweep-summary.json"
 #: How a cell ended; ``not run``: a signal stopped the sweep before the cell started.
 CellState = Literal["success", "failed", "interrupted", "not run"]
 SweepState = Literal["success", "failed", "interrupted"]
 #: Lines of a cell's log quoted when it failed without a summary.
 _LOG_LINES = 20
+#: How the line that starts each attempt in a cell's log begins.
+_ATTEMPT = "--- simba sweep: cell "
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -130,7 +122,8 @@ class SweepPool:
         self.run_id = run_id
         self.output_directory = (output_directory or sweep.output_directory).resolve()
         self.directory = self.output_directory / run_id
-        self.meta = self.directory / SWEEP_META
+        self.place = SweepDirectory(self.directory)
+        self.meta = self.place.meta
         self.jobs = max(1, jobs or os.cpu_count() or 1)
         self.use_parsl = parsl
         self.resume = resume
@@ -143,6 +136,12 @@ class SweepPool:
     def run(self) -> SweepResult:
         """Run every unfinished cell; the outcome of each (a failed cell stops no other)."""
         self._prepare()
+        try:
+            return self._run()
+        finally:
+            self.place.unlock()
+
+    def _run(self) -> SweepResult:
         outcomes: dict[str, CellOutcome] = {}
         pending = []
         for cell in self.sweep.cells:
@@ -184,22 +183,12 @@ class SweepPool:
     # -- the sweep directory ----------------------------------------------------------------
 
     def _prepare(self) -> None:
-        identity = {"sweep": str(self.sweep.source), "fingerprint": self.sweep.fingerprint}
-        identity_file = self.meta / "sweep.json"
+        """Lock the sweep's directory: a new one, or (``resume``) the same sweep as before."""
         if self.resume:
-            if not identity_file.is_file():
-                raise RunDirectoryError(
-                    f"cannot resume: {self.directory} holds no sweep (no {identity_file})"
-                )
-            if read_json(identity_file).get("fingerprint") != self.sweep.fingerprint:
-                raise RunDirectoryError(
-                    f"cannot resume {self.directory}: the sweep file or its base scenario "
-                    "changed since it started; restore them, or start a new sweep (--run-id)"
-                )
+            self.place.open_existing(self.sweep.fingerprint)
         else:
-            make_way(self.directory, marker=self.meta, kind="sweep", overwrite=self.overwrite)
-        self.meta.mkdir(parents=True, exist_ok=True)
-        write_json(identity_file, identity)
+            self.place.create(overwrite=self.overwrite)
+        self.place.write_identity(self.sweep.source, self.sweep.fingerprint)
 
     def _finished(self, cell: Cell) -> CellOutcome | None:
         """The earlier outcome of a cell that a resumed sweep skips, else None."""
@@ -237,19 +226,32 @@ class SweepPool:
 
     def _log_tail(self, cell: Cell, reason: str | None) -> str:
         lines = tail(self._log(cell), _LOG_LINES, max_bytes=65536)
+        starts = [i for i, line in enumerate(lines) if line.startswith(_ATTEMPT)]
+        lines = lines[starts[-1] + 1 :] if starts else lines  # this attempt's lines only
         text = "\n".join(lines).strip() or "(nothing)"
         why = f" ({reason.splitlines()[0]})" if reason else ""
         return f"the cell's process ended without a summary{why}; its log ends with:\n{text}"
 
     def _log(self, cell: Cell) -> Path:
-        return self.meta / f"{cell.id}.log"
+        return self.place.log(cell.id)
+
+    def _open_log(self, cell: Cell) -> Path:
+        """The cell's log, with a line that starts this attempt (earlier ones are kept)."""
+        log = self._log(cell)
+        with log.open("a", encoding="utf-8") as handle:
+            handle.write(
+                f"{_ATTEMPT}{cell.id} "
+                f"{'resumed' if self.resume else 'started'} at {time.strftime('%Y-%m-%d %H:%M:%S')}"
+                " ---\n"
+            )
+        return log
 
     def _write_summary(self, result: SweepResult) -> None:
         counts: dict[str, int] = {}
         for cell in result.cells:
             counts[cell.outcome] = counts.get(cell.outcome, 0) + 1
         write_json(
-            self.directory / SUMMARY_FILE,
+            self.place.summary,
             {
                 "simba": __version__,
                 "sweep": str(self.sweep.source),
@@ -290,12 +292,13 @@ class SweepPool:
             while waiting or running:
                 while waiting and len(running) < self.jobs and self._signal is None:
                     cell = waiting.pop(0)
-                    with self._log(cell).open("wb") as log:
+                    with self._open_log(cell).open("ab") as log:
                         process = subprocess.Popen(
                             self.cell_command(cell),
                             stdin=subprocess.DEVNULL,
                             stdout=log,
                             stderr=subprocess.STDOUT,
+                            env={**os.environ, **self.place.marker},
                         )
                     with self._lock:
                         self._children[cell.id] = process
@@ -326,9 +329,14 @@ class SweepPool:
         futures: dict[Any, tuple[Cell, float]] = {}
         try:
             for cell in cells:
-                log = self._log(cell)
+                log = self._open_log(cell)
                 script = bash_script(
-                    self.cell_command(cell), cwd=Path.cwd(), stdout=log, stderr=log, environment={}
+                    self.cell_command(cell),
+                    cwd=Path.cwd(),
+                    stdout=log,
+                    stderr=log,
+                    environment=self.place.marker,
+                    append=True,
                 )
                 try:
                     future, _ = session.submit(settings, script)

@@ -145,6 +145,8 @@ def test_grid_sweep_runs_each_cell_as_a_parsl_app(tmp_path: Path) -> None:
     assert document["mode"] == "parsl"
     assert [c["outcome"] for c in document["cells"]] == ["success"] * 8
     assert (directory / ".sweep" / "parsl" / "000" / "parsl.log").is_file()
+    log = (directory / ".sweep" / "cell-1.log").read_text()
+    assert log.startswith("--- simba sweep: cell cell-1 started") and "run cell-1" in log
     assert not (tmp_path / "runinfo").exists()
     deadline = time.monotonic() + 10
     while marked("SIMBA_PARSL_RUN", str(directory / ".sweep" / "parsl")):
