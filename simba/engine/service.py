@@ -241,7 +241,7 @@ class Service:
             if len(body) > MAX_STATS_BYTES:
                 raise ValueError(f"its answer is longer than {MAX_STATS_BYTES} bytes")
             jobs = _jobs_completed(json.loads(body))
-        except (OSError, ValueError, http.client.HTTPException) as exc:
+        except (OSError, ValueError, RecursionError, http.client.HTTPException) as exc:
             if not self._poll_failing and not self._ended.is_set():
                 self._warn(
                     f"could not read its stats from {self.api}: {_reason(exc)}; "
