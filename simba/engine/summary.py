@@ -217,9 +217,10 @@ class SummaryFile:
         return False
 
 
-def cannot_write(run_directory: Path, exc: OSError) -> SimbaError:
-    """The error of a run that cannot write its own files (``raise … from exc``)."""
+def cannot_write(run_directory: Path, exc: OSError, what: str = "") -> SimbaError:
+    """The error of a run that cannot write its own files (``raise … from exc``);
+    ``what`` says which, if the cause does not (`` (the log of service 'kv')``)."""
     return SimbaError(
-        f"cannot go on writing in {run_directory}: {exc}; fix that (free space, "
+        f"cannot go on writing in {run_directory}{what}: {exc}; fix that (free space, "
         f"permissions), then continue with 'simba run --resume {run_directory}'"
     )

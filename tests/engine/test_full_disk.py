@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from conftest import MODULES
 from test_reliability import LIMITED
+from test_services import client, service
 
 from simba.engine.journal import read_trace
 
@@ -153,3 +154,24 @@ def test_file_size_limit_on_own_writes_fails_cleanly_also_on_resume(
     summary = summary_of(run_dir)
     assert summary["outcome"] == "success"
     assert len(summary["modules"]["b"]["moduleData"]["pad"]) == 600_000
+
+
+def test_service_log_that_cannot_be_written_stops_the_run_cleanly(
+    write_scenario: Callable[..., Path], simba_cli: Cli, tmp_path: Path
+) -> None:
+    """A service's module.log past the file-size limit: the clean message, then resume works."""
+    entries = [
+        service(env={"SVC_SPAM": "20000"}),  # 2 MB of lines, past the 1 MB limit
+        client(sleep=0.5),
+    ]
+    scenario = write_scenario(entries)
+    run_dir = tmp_path / "runs" / "r"
+    first = limited("run", scenario, "-o", tmp_path / "runs", "--run-id", "r", cwd=tmp_path)
+    assert_clean_failure(first, run_dir, "File too large")
+    assert "(the log of service 'svc')" in first.stderr
+    assert "Exception in thread" not in first.stderr
+    assert summary_of(run_dir)["outcome"] == "failed"
+
+    resumed = simba_cli("run", "--resume", run_dir)
+    assert resumed.returncode == 0, resumed.stderr
+    assert summary_of(run_dir)["outcome"] == "success"
