@@ -31,7 +31,9 @@ class TraceWriter:
             }
             if event.reason:
                 record["reason"] = event.reason
-            self._handle.write(json.dumps(record).encode() + b"\n")
+            line = memoryview(json.dumps(record).encode() + b"\n")
+            while line:  # a short write (a disk filling up) raises on the rest, not silently
+                line = line[self._handle.write(line) :]
 
     @property
     def position(self) -> int:
