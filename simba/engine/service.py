@@ -178,7 +178,9 @@ class Service:
         self._log_broken = True
         root = Path(self.environment.get("SIMBA_RUN_DIR") or self.directory)
         message = str(cannot_write(root, exc, f" (the log of service {self.name!r})"))
-        self.host.on_failure(ServiceError(message, module=self.name, log_path=self.log.path))
+        failure = ServiceError(message, module=self.name, log_path=self.log.path)
+        failure.__cause__ = exc
+        self.host.on_failure(failure)
 
     def _exit_seen(self) -> None:
         with self._lock:

@@ -218,9 +218,11 @@ class SummaryFile:
 
 
 def cannot_write(run_directory: Path, exc: OSError, what: str = "") -> SimbaError:
-    """The error of a run that cannot write its own files (``raise … from exc``);
-    ``what`` says which, if the cause does not (`` (the log of service 'kv')``)."""
-    return SimbaError(
+    """The error of a run that cannot write its own files, ``exc`` as its cause; ``what``
+    says which, if the cause does not (`` (the log of service 'kv')``)."""
+    error = SimbaError(
         f"cannot go on writing in {run_directory}{what}: {exc}; fix that (free space, "
         f"permissions), then continue with 'simba run --resume {run_directory}'"
     )
+    error.__cause__ = exc  # kept also where it is not raised at once (the end of a run)
+    return error

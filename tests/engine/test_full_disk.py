@@ -9,6 +9,7 @@ both, the run and a ``--resume`` while the disk is still full end with the one c
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -23,7 +24,10 @@ from conftest import MODULES
 from test_reliability import LIMITED
 from test_services import client, service
 
+from simba.engine import Engine, RunOptions
 from simba.engine.journal import read_trace
+from simba.errors import SimbaError
+from simba.scenario import load_scenario
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -175,3 +179,24 @@ def test_service_log_that_cannot_be_written_stops_the_run_cleanly(
     resumed = simba_cli("run", "--resume", run_dir)
     assert resumed.returncode == 0, resumed.stderr
     assert summary_of(run_dir)["outcome"] == "success"
+
+
+def test_full_disk_error_keeps_its_cause(
+    write_scenario: Callable[..., Path], small_disk: Path
+) -> None:
+    """In-process, the 'cannot go on writing' SimbaError has the OSError (ENOSPC) as its cause."""
+    entry = {
+        "name": "hog",
+        "priority": 1,
+        "command": str(MODULES / "disk_hog.sh"),
+        "env": {"HOG_TICK": "1", "HOG_BALLAST": str(small_disk / "ballast")},
+    }
+    engine = Engine(
+        load_scenario(write_scenario([entry])),
+        RunOptions(output_directory=small_disk / "runs", run_id="r"),
+    )
+    with pytest.raises(SimbaError, match="cannot go on writing") as failed:
+        engine.run()
+    assert isinstance(failed.value.__cause__, OSError)
+    assert failed.value.__cause__.errno == errno.ENOSPC
+    assert engine.summary is not None and engine.summary.outcome == "failed"
