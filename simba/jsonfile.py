@@ -232,11 +232,15 @@ def write_bytes(path: Path, data: bytes, *, sync: bool = False) -> None:
     temporary = temporary_path(path)
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        _write_all(fd, data)
-        if sync:
-            os.fsync(fd)
-    finally:
-        os.close(fd)
+        try:
+            _write_all(fd, data)
+            if sync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:  # a full disk: leave no half-written file holding space
+        temporary.unlink(missing_ok=True)
+        raise
     temporary.replace(path)
     if sync:
         directory = os.open(path.parent, os.O_RDONLY)

@@ -136,6 +136,7 @@ _PATTERN_WORDS = {
     r"^\d+:[0-5]\d:[0-5]\d$": "HH:MM:SS",
     r"^https?://": "an http:// or https:// URL",
     r"^list:": "starting with 'list:'",
+    r"^[0-9a-f]{64}$": "a SHA-256 digest in lowercase hex",
 }
 
 

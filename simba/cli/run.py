@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from simba.cli.session import Session
-from simba.cli.terminal import Terminal
+from simba.cli.terminal import Terminal, guarded, set_note_format
 
 if TYPE_CHECKING:
     from simba.engine import Engine, RunOptions, RunSummary
@@ -143,6 +143,8 @@ def run(
     from simba.engine import Engine
 
     terminal = Terminal() if station is None else Terminal(out=sys.stderr)
+    if as_json:
+        set_note_format(sys.stdout, None)  # stdout is one JSON document, nothing else
     for name, value in (("--run-id", run_id), ("--cell-id", cell_id)):
         check_identifier(name, value)
     loaded, options = run_options(
@@ -270,12 +272,13 @@ def _serve_api(address: tuple[str, int]) -> StationObserver:
         host, port = address
         raise SimbaError(f"--api: cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     Terminal().line(f"API: {url_of(sock)}")
+    set_note_format(sys.stdout, "INFO: {}".format)  # the host reads INFO:/ERROR: lines
     from simba.observers.station import StationObserver
     from simba.observers.status_server import ApiServer, StatusBoard
 
     board = StatusBoard()
     ApiServer(sock, board).start()
-    return StationObserver(sys.stdout, board)
+    return StationObserver(guarded(sys.stdout), board)
 
 
 def observer(terminal: Terminal, *, as_json: bool, verbose: bool) -> Any:

@@ -16,6 +16,7 @@ next config) :mod:`simba.engine.lookahead`'; a batch run as its dependencies all
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import threading
@@ -38,12 +39,11 @@ from simba.engine.protocol import common_update
 from simba.engine.rundir import RunDirectory, default_run_id
 from simba.engine.services import ServiceHost
 from simba.engine.signals import SignalForwarding, Stopping
-from simba.engine.start import carried_over, open_run, replayed_status
+from simba.engine.start import Opening, carried_over, open_run, replayed_status
 from simba.engine.state import CommonUpdate, ModuleState, RunState, apply_updates
-from simba.engine.summary import RunSummary, summarise
+from simba.engine.summary import RunSummary, SummaryFile, cannot_write, summarise
 from simba.errors import SimbaError
 from simba.events import Event, Observer, RunFinished, RunStarted, RunWarning, TickStarted
-from simba.jsonfile import write_json
 from simba.plan import Batch, Call, Plan
 from simba.runners.base import Runner
 from simba.runners.router import default_runner
@@ -90,6 +90,7 @@ class Engine:
         self._boundaries = Boundaries(self.rundir.checkpoint_file, scenario.fingerprint)
         self._replay_offset: int | None = None
         """While resuming and before a call executes: the trace offset of the loaded checkpoint."""
+        self._summary_file = SummaryFile(self.rundir.summary_file)
         self.summary: RunSummary | None = None
         """What ``summary.json`` says, once the run has ended (also after a failure)."""
         self._lock = threading.RLock()
@@ -117,9 +118,10 @@ class Engine:
 
     def run(self) -> RunResult:
         """Run (or resume) the scenario; raises a :class:`SimbaError` if it cannot finish."""
-        position = self._open()
+        opening = self._open_directory()
         error: SimbaError | None = None
         try:
+            position = self._begin(opening)
             with SignalForwarding(self._stop.on_signal), self.runner:
                 self.services.start()  # before the first start call, in priority order
                 for batch, following in _with_next(
@@ -134,16 +136,15 @@ class Engine:
             error = exc
             raise
         except OSError as exc:  # a full disk, a lost permission: say so, no traceback
-            error = SimbaError(
-                f"cannot go on writing in {self.rundir.root}: {exc}; fix that (free space, "
-                f"permissions), then continue with 'simba run --resume {self.rundir.root}'"
-            )
+            error = cannot_write(self.rundir.root, exc)
             raise error from exc
         except Exception as exc:  # a bug: summary.json must not say success
             error = SimbaError(f"internal error: {exc!r}")
             raise
         finally:
-            self._close(error)
+            late = self._close(error)
+            if error is None and late is not None:  # the run went well, its last writes not
+                raise late from late.__cause__
         assert self.summary is not None
         return RunResult(
             run_dir=self.rundir.root,
@@ -154,21 +155,25 @@ class Engine:
             summary=self.summary,
         )
 
-    def _open(self) -> Position:
-        """Open the run directory, start the trace, emit :class:`RunStarted`; where to begin."""
-        opening = open_run(
+    def _open_directory(self) -> Opening:
+        """Create, resume or continue the run directory and lock it (no summary before)."""
+        return open_run(
             self.scenario,
             self.rundir,
             resume=self.options.resume is not None,
             overwrite=self.options.overwrite,
             timeout=self.options.timeout,
         )
+
+    def _begin(self, opening: Opening) -> Position:
+        """Start the trace and the first checkpoint, emit :class:`RunStarted`; where to begin."""
+        self._started = self._attempts.started = time.perf_counter()
+        self._summary_file.reserve_space()
         position, self._replay = opening.position, opening.replay
         if opening.state is not None:
             self.state, self._replay_offset = opening.state, opening.replay_offset
         for name in self._module_dirs:
             self.rundir.module_dirs(name).create()
-        self._started = self._attempts.started = time.perf_counter()
         self._trace = TraceWriter(self.rundir.trace_file)
         self.observers.append(self._trace)
         self.observers.append(self.services)
@@ -189,19 +194,38 @@ class Engine:
         )
         return position
 
-    def _close(self, error: SimbaError | None) -> None:
-        """Whatever the outcome: stop the services, tidy up, summarise, unlock."""
-        assert self._trace is not None
-        self._ahead.catch_up()
-        self.services.close()
+    def _close(self, error: SimbaError | None) -> SimbaError | None:
+        """Whatever the outcome: stop the services, tidy up, summarise, unlock.
+
+        A write that fails here (a full disk) does not hide ``error``; without one, its
+        "cannot go on writing" error is returned, and the summary says so.
+        """
+        late: SimbaError | None = None
+        for step in (
+            self._ahead.catch_up,
+            self.services.close,
+            self._shutdown_pool,
+            self._ahead.close,
+            self._ahead.finish,
+            self._boundaries.save,
+        ):
+            try:
+                step()
+            except OSError as exc:
+                late = late or cannot_write(self.rundir.root, exc)
+        late = self._finish(error or late) or late
+        for observer in (self._trace, self.services):
+            if observer in self.observers:
+                self.observers.remove(observer)
+        if self._trace is not None:
+            with contextlib.suppress(OSError):
+                self._trace.close()
+        self.rundir.unlock()
+        return late
+
+    def _shutdown_pool(self) -> None:
         if self._pool is not None:
             self._pool.shutdown()
-        self._ahead.close()
-        self._finish(error)
-        self.observers.remove(self._trace)
-        self.observers.remove(self.services)
-        self._trace.close()
-        self.rundir.unlock()
 
     def emit(self, event: Event) -> None:
         """Give ``event`` to every observer; never two events at once."""
@@ -347,9 +371,9 @@ class Engine:
         offset = self._trace.position if replay_offset is None else replay_offset
         self._boundaries.mark(position, self.state, offset, force=force)
 
-    def _finish(self, error: SimbaError | None) -> None:
-        self._ahead.finish()
-        self._boundaries.save()
+    def _finish(self, error: SimbaError | None) -> SimbaError | None:
+        """Write ``summary.json`` and emit :class:`RunFinished`; if the summary cannot be
+        written, the "cannot go on writing" error (the run's outcome if it had none)."""
         wall_time = time.perf_counter() - self._started
         timeline = self.timeline
         self.summary = summary = summarise(
@@ -362,7 +386,16 @@ class Engine:
             wall_time=wall_time,
             services=self.services.summary() if self.scenario.services else None,
         )
-        write_json(self.rundir.summary_file, summary.to_json())
+        late: SimbaError | None = None
+        try:
+            self._summary_file.write(summary)
+        except OSError as exc:
+            late = cannot_write(self.rundir.root, exc)
+            if error is None:  # no file says success: neither may the result
+                self.summary = summary = dataclasses.replace(
+                    summary, outcome="failed", error=str(late)
+                )
+            self._summary_file.write_slim(summary)
         self.emit(
             RunFinished(
                 run_dir=self.rundir.root,
@@ -372,6 +405,7 @@ class Engine:
                 error=summary.error,
             )
         )
+        return late
 
 
 def _run_root(scenario: Scenario, options: RunOptions) -> Path:

@@ -90,8 +90,9 @@ def make_way(
 
     Nothing there: nothing to do.  Something there: refused unless ``overwrite``, and
     even then unless it holds ``marker`` (the ``.simba/`` or ``.sweep/`` that SIMBA
-    makes), so that SIMBA never deletes a directory it did not make.  The deletion
-    happens inside ``hold()`` (the run directory's lock).
+    makes), so that SIMBA never deletes a directory it did not make; a symbolic link is
+    refused too, so that nothing outside the output directory is deleted through it.
+    The deletion happens inside ``hold()`` (the run directory's lock).
     """
     if not (directory.exists() or directory.is_symlink()):
         return
@@ -99,6 +100,12 @@ def make_way(
         raise RunDirectoryError(
             f"the {kind} directory {directory} already exists; choose another runId "
             "(--run-id), continue it with --resume, or pass --overwrite to replace it"
+        )
+    if directory.is_symlink():
+        raise RunDirectoryError(
+            f"{directory} is a symbolic link (to {directory.readlink()}); --overwrite "
+            f"does not delete through links: remove the link (and, if you mean it, the {kind} "
+            "it points to) yourself, or choose another runId"
         )
     if not marker.is_dir():
         raise RunDirectoryError(

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from simba.engine.service_log import ServiceLog
-from simba.engine.summary import ServiceSummary
+from simba.engine.summary import ServiceSummary, cannot_write
 from simba.errors import ServiceError, format_tail
 from simba.events import Event, ModuleLine, RunWarning, ServiceStats
 from simba.output import LineSplitter, module_line
@@ -82,6 +82,7 @@ class Service:
         self._watcher: threading.Thread | None = None
         self._poller: threading.Thread | None = None
         self._poll_failing = False
+        self._log_broken = False
 
     # -- starting ------------------------------------------------------------------------
 
@@ -160,7 +161,26 @@ class Service:
         process.supervise(*streams, drain_period=DRAIN_PERIOD, on_exit=self._exit_seen)
         for stream in streams:
             stream.close()
-        self.log.flush()
+        self.flush_log()
+
+    def flush_log(self) -> None:
+        if not self._log_broken:
+            try:
+                self.log.flush()
+            except OSError as exc:
+                self._log_failed(exc)
+
+    def _log_failed(self, exc: OSError) -> None:
+        """Its log cannot be written (a full disk): stop the run cleanly, keep the service's
+        pipes drained (its output is dropped from now on) so that it never blocks."""
+        if self._log_broken:
+            return
+        self._log_broken = True
+        root = Path(self.environment.get("SIMBA_RUN_DIR") or self.directory)
+        message = str(cannot_write(root, exc, f" (the log of service {self.name!r})"))
+        failure = ServiceError(message, module=self.name, log_path=self.log.path)
+        failure.__cause__ = exc
+        self.host.on_failure(failure)
 
     def _exit_seen(self) -> None:
         with self._lock:
@@ -170,7 +190,11 @@ class Service:
     def line(self, stream: str, line: bytes) -> None:
         """One line of its output: to the log, and an event or its API URL if it is one."""
         text = line.rstrip(b"\r").decode("utf-8", "replace")
-        self.log.write(stream, text)
+        if not self._log_broken:
+            try:
+                self.log.write(stream, text)
+            except OSError as exc:
+                self._log_failed(exc)
         picked = module_line(line)
         if picked is not None:
             level, rest = picked
@@ -241,7 +265,7 @@ class Service:
             if len(body) > MAX_STATS_BYTES:
                 raise ValueError(f"its answer is longer than {MAX_STATS_BYTES} bytes")
             jobs = _jobs_completed(json.loads(body))
-        except (OSError, ValueError, http.client.HTTPException) as exc:
+        except (OSError, ValueError, RecursionError, http.client.HTTPException) as exc:
             if not self._poll_failing and not self._ended.is_set():
                 self._warn(
                     f"could not read its stats from {self.api}: {_reason(exc)}; "
@@ -294,7 +318,10 @@ class Service:
         if self._watcher is not None:
             self._ended.wait(timeout)
             self._watcher.join(timeout)
-        self.log.close()
+        try:
+            self.log.close()
+        except OSError as exc:
+            self._log_failed(exc)
 
     def summary(self) -> ServiceSummary:
         code = self.returncode
@@ -319,7 +346,7 @@ class _Stream:
 
     def write(self, data: bytes) -> None:
         self._lines.feed(data)
-        self._service.log.flush()
+        self._service.flush_log()
 
     def close(self) -> None:
         self._lines.finish()

@@ -2,21 +2,30 @@
 
 :class:`RunSummary` is what a run ended with, whatever the outcome (the CLI shows it
 after a failure too); :meth:`RunSummary.to_json` is the file's document, key for key.
+:class:`SummaryFile` keeps some disk space for it while the run is open, so that a run
+stopped by a full disk still says so in ``summary.json``; :func:`cannot_write` is the
+one message for a write of SIMBA's own that failed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from simba.engine.state import ModuleState, RunState
 from simba.errors import RunInterrupted, SimbaError
 from simba.events import RunOutcome
+from simba.jsonfile import write_json
+
+#: Bytes kept on the disk for ``summary.json`` while a run is open (``.simba/.summary.reserve``).
+RESERVE_BYTES = 256 * 1024
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class ModuleStats:
     """One module's calls in a run: how many, how many failed, how long they took."""
 
@@ -55,7 +64,7 @@ class ModuleStats:
         }
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class ServiceSummary:
     """A ``service`` module at the end of a run: its API, its last count, how it ended."""
 
@@ -79,7 +88,7 @@ class ServiceSummary:
         }
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class RunSummary:
     """How a run ended: its outcome, its counts and times, its final data."""
 
@@ -154,3 +163,66 @@ def summarise(
         modules={name: ModuleStats.of(m) for name, m in state.modules.items()},
         services=services,
     )
+
+
+class SummaryFile:
+    """``summary.json``, and the space kept for it while the run is open."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.reserve = path.with_name(".summary.reserve")
+
+    def reserve_space(self) -> None:
+        """Set :data:`RESERVE_BYTES` aside (allocated, not just a sparse size); no space: none."""
+        try:
+            fd = os.open(self.reserve, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                os.posix_fallocate(fd, 0, RESERVE_BYTES)
+            finally:
+                os.close(fd)
+        except OSError:  # a full disk already: the summary takes its chance at the end
+            self._release()
+
+    def write(self, summary: RunSummary) -> None:
+        """Write ``summary.json``; if that fails, free the reserve and try once more.
+
+        Raises the :class:`OSError` of the last try if the summary cannot be written.
+        """
+        document = summary.to_json()
+        try:
+            write_json(self.path, document)
+        except OSError:
+            if not self._release():
+                raise
+            write_json(self.path, document)
+        self._release()
+
+    def write_slim(self, summary: RunSummary) -> bool:
+        """After :meth:`write` failed: ``summary.json`` without ``commonData`` and the
+        modules' ``moduleData`` (the state is in the checkpoint); whether it was written."""
+        self._release()
+        modules = {n: dataclasses.replace(m, module_data=None) for n, m in summary.modules.items()}
+        slim = dataclasses.replace(summary, common_data=None, modules=modules)
+        try:
+            write_json(self.path, slim.to_json())
+        except OSError:
+            return False
+        return True
+
+    def _release(self) -> bool:
+        """Delete the reserve; whether there was one."""
+        with contextlib.suppress(FileNotFoundError):
+            self.reserve.unlink()
+            return True
+        return False
+
+
+def cannot_write(run_directory: Path, exc: OSError, what: str = "") -> SimbaError:
+    """The error of a run that cannot write its own files, ``exc`` as its cause; ``what``
+    says which, if the cause does not (`` (the log of service 'kv')``)."""
+    error = SimbaError(
+        f"cannot go on writing in {run_directory}{what}: {exc}; fix that (free space, "
+        f"permissions), then continue with 'simba run --resume {run_directory}'"
+    )
+    error.__cause__ = exc  # kept also where it is not raised at once (the end of a run)
+    return error

@@ -15,6 +15,13 @@ same run, so it never goes down across ``--resume``.  Until the run has worked o
 that count (it loads the scenario and the checkpoint first), a request waits for it,
 up to :data:`STARTUP_WAIT` seconds, then gets status 503.  Nothing else is served and
 nothing can be changed; the answer holds no paths, no environment and no secrets.
+Every other method (``HEAD`` and ``OPTIONS`` too) gets 405 with ``Allow: GET`` and a
+JSON body (``HEAD``: the headers only); every error is JSON, never an HTML page.
+
+The server cannot be worn down: at most :data:`MAX_HANDLERS` connections are served
+at once (one thread each); one more is answered 503 with ``Retry-After`` at once and
+closed, and a connection that sends no complete request within
+:data:`CONNECTION_TIMEOUT` seconds is closed.
 """
 
 from __future__ import annotations
@@ -30,6 +37,10 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_ADDRESS = f"{DEFAULT_HOST}:0"
 #: Longest a request waits for the run to know its ``jobsCompleted``.
 STARTUP_WAIT = 10.0
+#: Most connections served at once (a thread each); more are answered 503 at once.
+MAX_HANDLERS = 16
+#: Seconds a connection may take to send its request (or to take the answer) before it is closed.
+CONNECTION_TIMEOUT = 5.0
 
 _ADDRESS = re.compile(r"(?P<host>\[[0-9A-Fa-f:.%\w]+\]|[A-Za-z0-9.-]*):(?P<port>\d{1,5})")
 
@@ -106,42 +117,34 @@ class ApiServer:
     """Serves a :class:`StatusBoard` on an already listening socket, from a daemon thread."""
 
     def __init__(self, sock: socket.socket, board: StatusBoard) -> None:
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from http.server import ThreadingHTTPServer
 
-        class Handler(BaseHTTPRequestHandler):
-            server_version = "simba"
-            sys_version = ""
+        handler = _handler(board)
+        slots = threading.BoundedSemaphore(MAX_HANDLERS)
 
-            def do_GET(self) -> None:
-                if self.path.partition("?")[0] != "/":
-                    self._answer(404, {"error": "not found; GET / gives the status"})
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def process_request(self, request: Any, client_address: Any) -> None:
+                if not slots.acquire(blocking=False):  # all busy: say so, hold nothing
+                    _busy(request)
+                    self.shutdown_request(request)
                     return
-                status, known = board.snapshot(STARTUP_WAIT)
-                self._answer(200 if known else 503, status)
+                try:
+                    super().process_request(request, client_address)
+                except BaseException:
+                    slots.release()
+                    raise
 
-            def _refuse(self) -> None:
-                self._answer(405, {"error": "read-only; GET / gives the status"}, allow="GET")
+            def process_request_thread(self, request: Any, client_address: Any) -> None:
+                try:
+                    super().process_request_thread(request, client_address)
+                finally:
+                    slots.release()
 
-            do_POST = do_PUT = do_DELETE = do_PATCH = _refuse
-
-            def _answer(self, code: int, document: Any, allow: str | None = None) -> None:
-                body = json.dumps(document).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Cache-Control", "no-store")
-                if allow:
-                    self.send_header("Allow", allow)
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # stdout is for INFO:/ERROR: lines, and a request is not worth a line
-
-        self._server = ThreadingHTTPServer(sock.getsockname()[:2], Handler, bind_and_activate=False)
+        self._server = Server(sock.getsockname()[:2], handler, bind_and_activate=False)
         self._server.socket.close()
         self._server.socket = sock
-        self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.1},
@@ -151,3 +154,72 @@ class ApiServer:
 
     def start(self) -> None:
         self._thread.start()
+
+
+def _handler(board: StatusBoard) -> Any:
+    """The request handler class serving ``board``."""
+    from http.server import BaseHTTPRequestHandler
+
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "simba"
+        sys_version = ""
+        timeout = CONNECTION_TIMEOUT
+
+        def do_GET(self) -> None:
+            if self.path.partition("?")[0] != "/":
+                self._answer(404, {"error": "not found; GET / gives the status"})
+                return
+            status, known = board.snapshot(STARTUP_WAIT)
+            self._answer(200 if known else 503, status)
+
+        def _refuse(self) -> None:
+            self._answer(405, {"error": "read-only; GET / gives the status"}, allow="GET")
+
+        def __getattr__(self, name: str) -> Any:
+            if name.startswith("do_"):  # any method but GET, also HEAD, OPTIONS, BREW
+                return self._refuse
+            raise AttributeError(name)
+
+        def send_error(
+            self, code: int, message: str | None = None, explain: str | None = None
+        ) -> None:
+            """A malformed or oversized request: the same JSON as every other answer."""
+            self.close_connection = True
+            short = message or self.responses.get(code, ("error",))[0]
+            self._answer(code, {"error": short})
+
+        def _answer(self, code: int, document: Any, allow: str | None = None) -> None:
+            body = json.dumps(document).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            if allow:
+                self.send_header("Allow", allow)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # stdout is for INFO:/ERROR: lines, and a request is not worth a line
+
+    return Handler
+
+
+_BUSY_BODY = b'{"error": "busy; try again in a second"}'
+#: The answer to a connection beyond :data:`MAX_HANDLERS`.
+_BUSY = (
+    b"HTTP/1.0 503 Service Unavailable\r\nServer: simba\r\nContent-Type: application/json\r\n"
+    b"Retry-After: 1\r\nConnection: close\r\n"
+    + f"Content-Length: {len(_BUSY_BODY)}\r\n\r\n".encode()
+    + _BUSY_BODY
+)
+
+
+def _busy(request: socket.socket) -> None:
+    """Answer 503 without reading the request; never wait for the client."""
+    try:
+        request.setblocking(False)
+        request.send(_BUSY)
+    except OSError:
+        pass

@@ -11,6 +11,7 @@ no module process outlives its call.
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections.abc import Mapping
 
@@ -63,6 +64,10 @@ class LocalRunner(Runner):
                 grace_period=self.grace_period,
             )
             returncode = process.reap()
+        except BaseException:  # SIMBA failed (a full disk): the module must not outlive it
+            process.signal_group(signal.SIGKILL)
+            process.reap()
+            raise
         finally:
             stdout.close()
             stderr.close()

@@ -17,7 +17,8 @@ free loopback port and prints ``API: <url>`` on stdout.  At start it writes
   numbered lines ``crash-line-NNN`` and exit with code ``SVC_CRASH_CODE`` (default 1), or
   kill itself with signal ``SVC_CRASH_SIGNAL`` (a name, e.g. SIGKILL) if that is set;
 - ``SVC_JOBS``: comma-separated answers for successive ``GET /``: a number is the
-  jobsCompleted, ``E`` an HTTP 500, ``J`` a body that is not JSON; the last one repeats.
+  jobsCompleted, ``E`` an HTTP 500, ``J`` a body that is not JSON, ``D`` JSON nested
+  100,000 deep; the last one repeats.
   Without it, ``GET /`` answers the number of ``POST /job`` requests;
 - ``SVC_ON_TERM``: ``record`` -- on SIGTERM write ``$STATE_ROOT/terminated`` (with the
   names of files ``SVC_WATCH`` lists that exist then) and exit 0; ``ignore`` -- ignore it.
@@ -50,6 +51,8 @@ class Handler(BaseHTTPRequestHandler):
         body = (
             b"this is not JSON"
             if answer == "J"
+            else b"[" * 100_000 + b"]" * 100_000
+            if answer == "D"
             else json.dumps(
                 {"jobsCompleted": int(answer) if answer is not None else jobs["posted"]}
             ).encode()
