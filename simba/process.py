@@ -12,6 +12,7 @@ group, then SIGKILL after a grace period.
 How output is cut into lines and ``INFO:`` / ``ERROR:`` lines are picked is
 :mod:`simba.output`, the same for every runner and service.  :func:`other_processes`
 is the one /proc scan, behind :func:`kill_leftovers` (an earlier driver's modules),
+:func:`stop_leftovers` (what a run's modules left running when it ends),
 :func:`kill_marked` and :func:`kill_holding` (what Parsl blocks left).
 """
 
@@ -44,6 +45,8 @@ GRACE_PERIOD = 5.0
 DRAIN_PERIOD = 1.0
 #: Once a module's output pipes have closed, how long to look for its exit without sleeping.
 _EXIT_SPIN = 0.0002
+#: Seconds between SIGTERM and SIGKILL for what a run's modules left running at its end.
+LEFTOVER_GRACE = 2.0
 
 
 class Cancellation:
@@ -288,18 +291,67 @@ def kill_leftovers(run_dir: Path) -> int:
     found = 0
     for pid in other_processes(marked=f"SIMBA_RUN_DIR={run_dir}"):
         try:
-            group = os.getpgid(pid)
+            if (group := os.getpgid(pid)) == own_group:  # never our own group
+                os.kill(pid, signal.SIGKILL)
+            else:
+                signal_group(group, signal.SIGKILL)
         except OSError:
             continue
-        if group == own_group:  # never our own group
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                continue
-        else:
-            signal_group(group, signal.SIGKILL)
         found += 1
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class Leftover:
+    """A process of a run still running when the run ended: its id and command line."""
+
+    pid: int
+    command: str
+
+    def __str__(self) -> str:
+        return f"{self.pid} ({self.command})"
+
+
+def stop_leftovers(run_dir: Path, grace_period: float = LEFTOVER_GRACE) -> list[Leftover]:
+    """Stop every other process whose environment has ``SIMBA_RUN_DIR=<run_dir>``.
+
+    For the end of a driver, however it ends: a daemon a module started outlives the
+    call, never the run.  Each is held by a pidfd (its id cannot be reused meanwhile),
+    sent SIGTERM (its group too if it leads one), SIGKILL ``grace_period`` s later.
+    """
+    marker = f"SIMBA_RUN_DIR={run_dir}".encode()
+    held: dict[int, Leftover] = {}
+    for pid in other_processes(marked=marker.decode()):
+        fd = _pidfd(pid)
+        proc = Path(f"/proc/{pid}")
+        try:  # read after the pidfd is open: the same process as the scan found, or none
+            if fd is not None and _has(proc / "environ", marker):
+                command = (proc / "cmdline").read_bytes().strip(b"\0").replace(b"\0", b" ")
+                held[fd] = Leftover(pid, command.decode("utf-8", "replace")[:80])
+                continue
+        except OSError:
+            pass
+        if fd is not None:
+            os.close(fd)
+    own_group = os.getpgrp()
+    try:
+        for signum, wait in ((signal.SIGTERM, grace_period), (signal.SIGKILL, 1.0)):
+            poller = select.poll()
+            for fd, leftover in held.items():
+                with contextlib.suppress(OSError):
+                    if os.getpgid(leftover.pid) == leftover.pid != own_group:
+                        signal_group(leftover.pid, signum)
+                    signal.pidfd_send_signal(fd, signum)
+                poller.register(fd, select.POLLIN)
+            waiting, deadline = len(held), time.monotonic() + wait
+            while waiting and (left := deadline - time.monotonic()) > 0:
+                waiting -= len(ended := poller.poll(int(left * 1000) + 1))
+                for fd, _ in ended:
+                    poller.unregister(fd)
+    finally:
+        for fd in held:
+            os.close(fd)
+    return list(held.values())
 
 
 def kill_marked(name: str, value: str) -> int:
@@ -336,9 +388,7 @@ def other_processes(*, marked: str | None = None, holding: Path | None = None) -
         if not entry.name.isdigit() or int(entry.name) == own:
             continue
         try:
-            found = (
-                marker is not None and marker in (entry / "environ").read_bytes().split(b"\0")
-            ) or (
+            found = (marker is not None and _has(entry / "environ", marker)) or (
                 prefix is not None
                 and any(
                     str(descriptor.readlink()).startswith(prefix)
@@ -349,6 +399,10 @@ def other_processes(*, marked: str | None = None, holding: Path | None = None) -
             continue
         if found:
             yield int(entry.name)
+
+
+def _has(environ: Path, marker: bytes) -> bool:
+    return marker in environ.read_bytes().split(b"\0")
 
 
 def _kill(pids: Iterable[int]) -> int:

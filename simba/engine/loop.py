@@ -45,6 +45,7 @@ from simba.errors import SimbaError
 from simba.events import Event, Observer, RunFinished, RunStarted, RunWarning, TickStarted
 from simba.jsonfile import write_json
 from simba.plan import Batch, Call, Plan
+from simba.process import stop_leftovers
 from simba.runners.base import Runner
 from simba.runners.router import default_runner
 from simba.scenario import Scenario
@@ -197,7 +198,7 @@ class Engine:
         if self._pool is not None:
             self._pool.shutdown()
         self._ahead.close()
-        self._finish(error)
+        self._finish(error, self._stop_leftovers())
         self.observers.remove(self._trace)
         self.observers.remove(self.services)
         self._trace.close()
@@ -347,7 +348,20 @@ class Engine:
         offset = self._trace.position if replay_offset is None else replay_offset
         self._boundaries.mark(position, self.state, offset, force=force)
 
-    def _finish(self, error: SimbaError | None) -> None:
+    def _stop_leftovers(self) -> tuple[str, ...]:
+        """Stop what the run's modules left running (:func:`stop_leftovers`) and say so."""
+        leftovers = tuple(map(str, stop_leftovers(self.rundir.root)))
+        if leftovers:
+            self.emit(
+                RunWarning(
+                    message=f"{len(leftovers)} process(es) started by the run's modules were "
+                    f"still running when it ended and were stopped: {', '.join(leftovers)}; "
+                    "a module must stop the processes it starts before it returns"
+                )
+            )
+        return leftovers
+
+    def _finish(self, error: SimbaError | None, leftovers: tuple[str, ...] = ()) -> None:
         self._ahead.finish()
         self._boundaries.save()
         wall_time = time.perf_counter() - self._started
@@ -361,6 +375,7 @@ class Engine:
             planned_calls=self.plan.call_count,
             wall_time=wall_time,
             services=self.services.summary() if self.scenario.services else None,
+            leftovers=leftovers,
         )
         write_json(self.rundir.summary_file, summary.to_json())
         self.emit(
