@@ -17,7 +17,8 @@ Usage: hostile.py ACTION CONFIG.  ACTION:
 ``daemon``
     starts a daemon in a session of its own that appends a line to ``daemon.log`` in
     the run directory every 50 ms for 30 s (ignoring SIGTERM with ``hostile.py daemon
-    stubborn CONFIG``), writes its pid to ``daemon.pid`` there, and succeeds;
+    stubborn CONFIG``), writes its pid to ``daemon.pid`` there (only the first call
+    starts one), and succeeds;
 ``daemon-then-fail``
     the same, then exits 3;
 ``daemon-then-hang``
@@ -98,7 +99,8 @@ def main() -> int:
                 path.unlink()
                 path.symlink_to(run_dir.parent / "decoy.json")
     elif action.startswith("daemon"):
-        daemon(run_dir, stubborn=sys.argv[2:3] == ["stubborn"])
+        if not (run_dir / "daemon.pid").exists():
+            daemon(run_dir, stubborn=sys.argv[2:3] == ["stubborn"])
         if action == "daemon-then-fail":
             return 3
         if action == "daemon-then-hang":
