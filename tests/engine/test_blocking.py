@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import MODULES, run_cli
+from conftest import MODULES, run_cli, run_processes
 
 HOSTILE = str(MODULES / "hostile.py")
 RECORD = str(MODULES / "record.py")
@@ -58,6 +58,21 @@ def test_fifo_as_stderr_log_does_not_block_the_failure_message(
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
     assert "module 'h' (start call at tick 0) exited with code 3" in result.stderr
+
+
+def test_fifo_as_stdout_log_stops_the_run_instead_of_hanging(
+    write_scenario: Callable[..., Path], simba_cli: Cli, tmp_path: Path
+) -> None:
+    """A named pipe where a module's stdout log goes stops the run with a message naming it
+    (no reader is waited for), and the module, still running, is stopped and named."""
+    scenario = write_scenario([hostile("fifo-stdout")])
+    run_dir = (tmp_path / "runs" / "r").resolve()
+    result = simba_cli("run", scenario, "-o", tmp_path / "runs", "--run-id", "r", timeout=60)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"No such device or address: '{run_dir / '0' / 'stdout_1'}'" in result.stderr
+    assert "hostile.py fifo-stdout" in result.stdout  # the warning naming the stopped module
+    assert run_processes(run_dir, settle=0) == []
 
 
 @pytest.mark.parametrize("layout", ["one-file", "driver.json", "schedule.json"])

@@ -8,6 +8,8 @@ Usage: hostile.py ACTION CONFIG.  ACTION:
 ``fifo-stderr``
     puts a named pipe where its stderr log goes (SIMBA makes the file on the first byte),
     and exits 3;
+``fifo-stdout``
+    puts a named pipe where its stdout log goes, prints a line, and sleeps 60 s;
 ``wait``, ``tidy``, ``rewrite``, ``link``
     waits until another module's config has appeared in its call directory (written
     ahead while this module runs; exits 4 if none does within 10 s), then ``tidy``
@@ -83,10 +85,14 @@ def main() -> int:
     if action == "fifo-status":
         os.mkfifo(status)
         return 0
+    number = config_path.stem.partition("_")[2]
     if action == "fifo-stderr":
-        number = config_path.stem.partition("_")[2]
         os.mkfifo(directory / f"stderr_{number}")
         return 3
+    if action == "fifo-stdout":
+        os.mkfifo(directory / f"stdout_{number}")
+        print("hello", flush=True)
+        time.sleep(60)
     if action in ("wait", "tidy", "rewrite", "link"):
         found = others(directory, config_path)
         if action == "tidy":
