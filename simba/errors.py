@@ -25,6 +25,7 @@ and what to do.  The same facts live in attributes for programs.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,11 +204,15 @@ def format_tail(lines: Sequence[str]) -> str:
 
 def tail_bytes(path: Path, max_bytes: int = 8192) -> bytes:
     """At most the last ``max_bytes`` bytes of a log file (nothing if it cannot be read)."""
-    try:
-        with path.open("rb") as handle:
-            size = handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, size - max_bytes))
-            return handle.read()
+    try:  # a named pipe put in its place must not block (nor a device feed it endlessly)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return b""
+            size = os.lseek(fd, 0, os.SEEK_END)
+            return os.pread(fd, max_bytes, max(0, size - max_bytes))
+        finally:
+            os.close(fd)
     except OSError:
         return b""
 

@@ -15,6 +15,7 @@ import json
 import math
 import os
 import re
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,15 @@ from typing import Any
 MAX_BYTES = 16 * 1024 * 1024
 _FIRST_READ = 8192
 _CHUNK = 1024 * 1024
+#: What a file SIMBA reads is, if not a regular file (0: anything else).
+_NOT_REGULAR = {
+    stat.S_IFDIR: "it is a directory, not a file",
+    stat.S_IFIFO: "it is a named pipe (FIFO), not a regular file",
+    stat.S_IFSOCK: "it is a socket, not a regular file",
+    stat.S_IFCHR: "it is a device, not a regular file",
+    stat.S_IFBLK: "it is a device, not a regular file",
+    0: "it is not a regular file",
+}
 
 
 class JSONFileError(ValueError):
@@ -177,8 +187,13 @@ def read_file(path: Path, *, max_bytes: int | None = MAX_BYTES) -> bytes:
     """The bytes of ``path``, with :func:`read_json`'s errors (but not parsed)."""
     limit = None if max_bytes is None else max_bytes + 1  # one byte more shows a file too big
     try:
-        fd = os.open(path, os.O_RDONLY)
+        # O_NONBLOCK: opening a named pipe must not wait for a writer; fstat then refuses
+        # anything but a regular file (race-free: it is the file that was opened).
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
         try:
+            kind = stat.S_IFMT(os.fstat(fd).st_mode)
+            if kind != stat.S_IFREG:
+                raise JSONFileError(_NOT_REGULAR.get(kind, _NOT_REGULAR[0]))
             # Most files SIMBA reads are small: one read, without asking for the size first.
             data = os.read(fd, _FIRST_READ)
             if len(data) == _FIRST_READ:
@@ -193,7 +208,7 @@ def read_file(path: Path, *, max_bytes: int | None = MAX_BYTES) -> bytes:
                 data = b"".join(parts)
         finally:
             os.close(fd)
-    except FileNotFoundError:
+    except (FileNotFoundError, JSONFileError):
         raise
     except IsADirectoryError as exc:
         raise JSONFileError("it is a directory, not a file") from exc
@@ -216,7 +231,7 @@ def write_json(path: Path, document: Any, *, indent: int | None = 2, sync: bool 
 def write_json_new(path: Path, document: Any) -> None:
     """Write ``document`` to ``path`` in place: for a file nothing reads yet (a fresh call's
     config), where the temporary file and rename of :func:`write_json` buy nothing."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    fd = os.open(path, _WRITE_FLAGS, 0o644)
     try:
         _write_all(fd, dump_json(document) + b"\n")
     finally:
@@ -230,7 +245,7 @@ def temporary_path(path: Path) -> Path:
 
 def write_bytes(path: Path, data: bytes, *, sync: bool = False) -> None:
     temporary = temporary_path(path)
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    fd = os.open(temporary, _WRITE_FLAGS, 0o644)
     try:
         try:
             _write_all(fd, data)
@@ -248,6 +263,12 @@ def write_bytes(path: Path, data: bytes, *, sync: bool = False) -> None:
             os.fsync(directory)
         finally:
             os.close(directory)
+
+
+#: O_NONBLOCK: a named pipe put where SIMBA writes makes the open fail (ENXIO) instead of
+#: waiting for a reader for ever; O_NOFOLLOW: a symbolic link there is refused (ELOOP),
+#: so nothing is written outside the run directory through one.
+_WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK | os.O_NOFOLLOW
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -121,7 +121,7 @@ class Sink:
             if not data:
                 return
         if self._fd is None:
-            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK  # a FIFO: ENXIO
             try:
                 self._fd = os.open(self.path, flags, 0o644)
             except FileNotFoundError:  # the module removed its call directory: make it again

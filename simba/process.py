@@ -12,6 +12,7 @@ group, then SIGKILL after a grace period.
 How output is cut into lines and ``INFO:`` / ``ERROR:`` lines are picked is
 :mod:`simba.output`, the same for every runner and service.  :func:`other_processes`
 is the one /proc scan, behind :func:`kill_leftovers` (an earlier driver's modules),
+:func:`stop_leftovers` (what a run's modules left running when it ends),
 :func:`kill_marked` and :func:`kill_holding` (what Parsl blocks left).
 """
 
@@ -25,7 +26,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,7 +111,7 @@ class ModuleProcess:
         self.pid = self.popen.pid
         self.stdout_fd: int | None = out_read
         self.stderr_fd: int | None = err_read
-        self.exit_fd = _pidfd(self.pid)
+        self.exit_fd = open_pidfd(self.pid)
         self.exited = False
 
     def signal_group(self, signum: int) -> None:
@@ -283,89 +284,6 @@ class _Watch:
             self.kill_at = None
 
 
-def kill_leftovers(run_dir: Path) -> int:
-    """Kill the process groups of module processes an earlier driver of ``run_dir`` left.
-
-    Every module process gets ``SIMBA_RUN_DIR`` in its environment; a driver killed
-    with SIGKILL cannot stop its modules, so the next driver of the run does.  Linux
-    only (reads /proc); returns how many processes were found.
-    """
-    own_group = os.getpgrp()
-    found = 0
-    for pid in other_processes(marked=f"SIMBA_RUN_DIR={run_dir}"):
-        try:
-            group = os.getpgid(pid)
-        except OSError:
-            continue
-        if group == own_group:  # never our own group
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                continue
-        else:
-            signal_group(group, signal.SIGKILL)
-        found += 1
-    return found
-
-
-def kill_marked(name: str, value: str) -> int:
-    """SIGKILL every other process on this machine whose environment has ``name=value``.
-
-    Linux only (reads /proc).  Returns how many were found.
-    """
-    return _kill(other_processes(marked=f"{name}={value}"))
-
-
-def kill_holding(directory: Path) -> int:
-    """SIGKILL every other process on this machine that has a file open under ``directory``.
-
-    This finds what Parsl started from a driver that was killed: the interchange (whose
-    environment Parsl's process title hides) keeps its log there.  Linux only.
-    """
-    return _kill(other_processes(holding=directory))
-
-
-def other_processes(*, marked: str | None = None, holding: Path | None = None) -> Iterator[int]:
-    """The ids of the other processes on this machine whose environment has ``marked``
-    (``NAME=value``), or that have a file open under the directory ``holding``.
-
-    The one /proc scan of SIMBA; Linux only (elsewhere there are none).  Processes
-    that end or cannot be read during the scan are left out.
-    """
-    proc = Path("/proc")
-    if not proc.is_dir():  # pragma: no cover - not Linux
-        return
-    marker = None if marked is None else marked.encode()
-    prefix = None if holding is None else f"{holding}{os.sep}"
-    own = os.getpid()
-    for entry in proc.iterdir():
-        if not entry.name.isdigit() or int(entry.name) == own:
-            continue
-        try:
-            found = (
-                marker is not None and marker in (entry / "environ").read_bytes().split(b"\0")
-            ) or (
-                prefix is not None
-                and any(
-                    str(descriptor.readlink()).startswith(prefix)
-                    for descriptor in (entry / "fd").iterdir()
-                )
-            )
-        except OSError:
-            continue
-        if found:
-            yield int(entry.name)
-
-
-def _kill(pids: Iterable[int]) -> int:
-    found = 0
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
-            found += 1
-    return found
-
-
 def signal_group(pgid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signum)
@@ -384,7 +302,7 @@ def _milliseconds(seconds: float | None) -> int:
     return int(seconds * 1000)
 
 
-def _pidfd(pid: int) -> int | None:
+def open_pidfd(pid: int) -> int | None:
     if not hasattr(os, "pidfd_open"):
         return None  # pragma: no cover - not Linux
     try:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from simba.process import kill_holding, kill_marked, other_processes
+from simba.leftovers import kill_holding, kill_marked, other_processes
 
 pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc (Linux)")
 

@@ -4,7 +4,9 @@
 :meth:`ConfigWriter.place` writes it for an attempt by the rules that keep a run
 directory honest: a retry or a directory an earlier driver made gets its config
 afresh (whatever a module did to it), a new directory gets it without a rename
-(nothing reads it yet), and a status that could be stale is removed first.
+(nothing reads it yet), and a status that could be stale is removed first.  Whatever
+the previous module did to the call's directory (removed it, put a link, a named pipe
+or a directory of its own at the config's path), the call starts with its config.
 """
 
 from __future__ import annotations
@@ -75,8 +77,21 @@ class ConfigWriter:
         """
         config_path, status_path, document = config
         if attempt > 1 or not made_here:  # afresh, whatever a module did to it
-            write_json(config_path, document)
+            _write_afresh(config_path, document)
         elif not written:
-            write_json_new(config_path, document)  # nothing reads it yet: no rename needed
+            try:
+                write_json_new(config_path, document)  # nothing reads it yet: no rename needed
+            except OSError:  # the previous module removed the directory, or put something
+                _write_afresh(config_path, document)  # in the config's place
         if attempt > 1 or not untouched:
             status_path.unlink(missing_ok=True)  # a stale status must never count
+
+
+def _write_afresh(path: Path, document: dict[str, Any]) -> None:
+    """Write ``path`` by a rename (which replaces a link or a named pipe, never follows
+    it), making its directory again if a module removed it."""
+    try:
+        write_json(path, document)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(path, document)

@@ -7,8 +7,10 @@ when the driver would only wait: the events (and so the trace record), the check
 boundary, and the next call's directory and config, written as they will be if the
 running call changes nothing.  :class:`ConfigAhead` records what such a config took as
 given, so that once the running call is judged one identity check tells whether the
-file on disk is still the next call's.  Events keep their order; everything pending is
-done before the run ends.
+document is still the next call's, and the file's identity as written, so that one
+``lstat`` tells whether the running module removed, replaced or rewrote it (then it is
+written again).  Events keep their order; everything pending is done before the run
+ends.
 
 :class:`CallDirectories` knows which call directory is in use and which were made
 ahead of use, and whether this driver made them (the config rules depend on it).
@@ -17,6 +19,8 @@ ahead of use, and whether this driver made them (the config rules depend on it).
 from __future__ import annotations
 
 import contextlib
+import os
+import stat
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -58,6 +62,8 @@ class ConfigAhead:
     last_run: tuple[int | None, datetime | None]
     services: Mapping[str, Any] | None
     paths_and_config: CallConfig
+    identity: FileIdentity
+    """The file as written: a module that removes, replaces or rewrites it changes this."""
 
     def holds(
         self,
@@ -66,14 +72,36 @@ class ConfigAhead:
         module_state: ModuleState,
         services: Mapping[str, Any] | None,
     ) -> bool:
-        """Whether the config written ahead is ``call``'s (state is replaced, never mutated)."""
+        """Whether the config written ahead is ``call``'s (state is replaced, never mutated)
+        and still on disk as written (one ``lstat``)."""
         return (
             call is self.call
             and view is self.view
             and module_state.module_data is self.module_data
             and (module_state.last_run_tick, module_state.last_run_time) == self.last_run
             and services is self.services
+            and file_identity(self.paths_and_config[0]) == self.identity
         )
+
+
+#: A file's device, inode, size, modification and change times (``None``: no regular file).
+FileIdentity = tuple[int, int, int, int, int] | None
+
+
+def file_identity(path: Path) -> FileIdentity:
+    """``path``'s identity (not following a symbolic link); ``None`` if it is no regular file.
+
+    A file replaced gets another inode; one rewritten in place another size or change
+    time (the kernel gives a file whose times were just read a finer timestamp at its
+    next change, on file systems with multigrain timestamps).
+    """
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
 class CallDirectories:
@@ -258,6 +286,9 @@ class LookAhead:
             call, self.directories.rundir.call_dir(call), upcoming.time, upcoming.view, module_state
         )
         write_json_new(config[0], config[2])
+        identity = file_identity(config[0])
+        if identity is None:
+            return  # gone already: the call writes it
         self._ahead = ConfigAhead(
             call,
             upcoming.view,
@@ -265,6 +296,7 @@ class LookAhead:
             (module_state.last_run_tick, module_state.last_run_time),
             self._configs.services.documents,
             config,
+            identity,
         )
 
     def _preparer(self, call: Call) -> Callable[[], None]:

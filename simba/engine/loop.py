@@ -44,6 +44,7 @@ from simba.engine.state import CommonUpdate, ModuleState, RunState, apply_update
 from simba.engine.summary import RunSummary, SummaryFile, cannot_write, summarise
 from simba.errors import SimbaError
 from simba.events import Event, Observer, RunFinished, RunStarted, RunWarning, TickStarted
+from simba.leftovers import describe_leftovers, stop_leftovers
 from simba.plan import Batch, Call, Plan
 from simba.runners.base import Runner
 from simba.runners.router import default_runner
@@ -213,7 +214,7 @@ class Engine:
                 step()
             except OSError as exc:
                 late = late or cannot_write(self.rundir.root, exc)
-        late = self._finish(error or late) or late
+        late = self._finish(error or late, self._stop_leftovers()) or late
         for observer in (self._trace, self.services):
             if observer in self.observers:
                 self.observers.remove(observer)
@@ -371,7 +372,16 @@ class Engine:
         offset = self._trace.position if replay_offset is None else replay_offset
         self._boundaries.mark(position, self.state, offset, force=force)
 
-    def _finish(self, error: SimbaError | None) -> SimbaError | None:
+    def _stop_leftovers(self) -> tuple[str, ...]:
+        """Stop what the run's modules left running (:func:`stop_leftovers`) and say so."""
+        leftovers = tuple(map(str, stop_leftovers(self.rundir.root)))
+        if leftovers:
+            self.emit(RunWarning(message=describe_leftovers(leftovers)))
+        return leftovers
+
+    def _finish(
+        self, error: SimbaError | None, leftovers: tuple[str, ...] = ()
+    ) -> SimbaError | None:
         """Write ``summary.json`` and emit :class:`RunFinished`; if the summary cannot be
         written, the "cannot go on writing" error (the run's outcome if it had none)."""
         wall_time = time.perf_counter() - self._started
@@ -385,6 +395,7 @@ class Engine:
             planned_calls=self.plan.call_count,
             wall_time=wall_time,
             services=self.services.summary() if self.scenario.services else None,
+            leftovers=leftovers,
         )
         late: SimbaError | None = None
         try:

@@ -28,8 +28,8 @@ from simba.engine.state import RunState
 from simba.engine.verdict import describe
 from simba.errors import CheckpointError, Problem, RunDirectoryError, SimbaError
 from simba.jsonfile import JSONFileError, read_json, write_json
+from simba.leftovers import kill_leftovers
 from simba.plan import Call, Mode, Plan
-from simba.process import kill_leftovers
 from simba.scenario import Scenario
 from simba.scenario.timeline import LONGEST_TIMEOUT
 

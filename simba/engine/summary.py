@@ -107,6 +107,8 @@ class RunSummary:
     modules: Mapping[str, ModuleStats]
     services: Mapping[str, ServiceSummary] | None = None
     """``None`` when the scenario has no services (then summary.json has no such key)."""
+    leftovers: tuple[str, ...] = ()
+    """Processes of the run stopped at its end, ``pid (command)`` (a key only if any)."""
 
     def to_json(self) -> dict[str, Any]:
         """The document of ``summary.json``."""
@@ -126,6 +128,8 @@ class RunSummary:
         }
         if self.services is not None:
             document["services"] = {name: s.to_json() for name, s in self.services.items()}
+        if self.leftovers:
+            document["leftovers"] = list(self.leftovers)
         return document
 
 
@@ -146,6 +150,7 @@ def summarise(
     planned_calls: int,
     wall_time: float,
     services: Mapping[str, ServiceSummary] | None,
+    leftovers: tuple[str, ...] = (),
 ) -> RunSummary:
     """The summary of a run that ended with ``error`` (``None``: success) in ``state``."""
     return RunSummary(
@@ -162,6 +167,7 @@ def summarise(
         common_data=state.common_data,
         modules={name: ModuleStats.of(m) for name, m in state.modules.items()},
         services=services,
+        leftovers=leftovers,
     )
 
 

@@ -24,8 +24,9 @@ from pathlib import Path
 
 from simba.errors import tail_bytes
 from simba.events import Level
+from simba.leftovers import kill_marked
 from simba.output import read_module_lines
-from simba.process import GRACE_PERIOD, kill_marked
+from simba.process import GRACE_PERIOD
 from simba.runners.base import CallRequest, CallResult, Runner
 from simba.runners.parsl_session import ParslSession, SessionClosed
 from simba.scenario.parsl_settings import ExecutorSettings

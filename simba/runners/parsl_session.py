@@ -24,7 +24,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from simba.process import kill_holding, kill_marked
+from simba.leftovers import kill_holding, kill_marked
 from simba.scenario.parsl_settings import ExecutorSettings, LauncherKind, ProviderKind, parameters
 
 logger = logging.getLogger(__name__)

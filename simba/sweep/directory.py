@@ -29,7 +29,7 @@ from pathlib import Path
 
 from simba.errors import RunDirectoryError
 from simba.jsonfile import JSONFileError, read_json, write_json
-from simba.process import other_processes
+from simba.leftovers import other_processes
 
 #: The directory of a sweep's own files, beside the cells.
 SWEEP_META = ".sweep"

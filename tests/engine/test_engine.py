@@ -17,7 +17,7 @@ from simba.engine import Engine, RunOptions
 from simba.engine.journal import read_trace
 from simba.errors import ModuleError
 from simba.events import CallFinished, Event
-from simba.process import kill_leftovers
+from simba.leftovers import kill_leftovers
 from simba.scenario import load_scenario
 
 OK = str(MODULES / "ok.sh")

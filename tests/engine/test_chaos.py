@@ -1,0 +1,129 @@
+"""SIGKILL chaos in one scenario that mixes local, resident and ``-j`` dependency calls (issue 12).
+
+The driver is killed 50 times at random moments and resumed each time; the run must end
+exactly like an uninterrupted one: the same final state, the same successful calls in
+the same order (calls of one batch that ran side by side may finish in any order), and
+no process of the run left.  Real processes throughout: ``python -m simba`` with the
+modules ``tests/modules/rel_model.py`` (local) and ``res_hash.sh`` (local and resident).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import random
+import signal
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import MODULES, launch, run_cli, run_processes, wait_for
+
+from simba.engine.journal import read_trace
+
+MODEL = str(MODULES / "rel_model.py")
+HASH = str(MODULES / "res_hash.sh")
+KILLS = 50
+DAYS = 120
+
+
+def schedule() -> dict[str, Any]:
+    """a, then b (local) and r (resident) side by side, then s (local, every other day)."""
+    return {
+        "commonData": {"a": 0, "b": 0, "r": None, "s": None, "shared": "none"},
+        "schedule": [
+            {
+                "name": name,
+                "priority": 4 - index,
+                "command": MODEL,
+                "updateCommonData": True,
+                "dependsOn": depends,
+                "moduleData": {"key": name, "sleep": [0.0, 0.02]},
+            }
+            for index, (name, depends) in enumerate([("a", []), ("b", ["a"])])
+        ]
+        + [
+            {
+                "name": "r",
+                "priority": 2,
+                "type": "resident",
+                "command": [HASH, "r"],
+                "updateCommonData": True,
+                "dependsOn": ["a"],
+            },
+            {
+                "name": "s",
+                "priority": 1,
+                "command": [HASH, "s"],
+                "updateCommonData": True,
+                "dependsOn": ["b", "r"],
+                "tickIncrement": 2,
+            },
+        ],
+    }
+
+
+def final_state(run_dir: Path) -> tuple[Any, dict[str, Any]]:
+    """commonData and every module's moduleData from summary.json (which must say success)."""
+    summary = json.loads((run_dir / ".simba" / "summary.json").read_text())
+    assert summary["outcome"] == "success", summary["error"]
+    return summary["commonData"], {n: m["moduleData"] for n, m in summary["modules"].items()}
+
+
+def successes(run_dir: Path) -> list[tuple[str, int, list[str]]]:
+    """The successful calls in trace.jsonl, batch by batch: (mode, tick, sorted modules)."""
+    trace = read_trace(run_dir / ".simba" / "trace.jsonl")
+    done = [r for r in trace if r["outcome"] == "success"]
+    return [
+        (mode, tick, sorted(r["module"] for r in batch))
+        for (mode, tick), batch in itertools.groupby(done, key=lambda r: (r["mode"], r["tick"]))
+    ]
+
+
+@pytest.mark.slow
+def test_fifty_sigkills_mixing_local_resident_and_parallel_calls(
+    write_scenario: Any, tmp_path: Path
+) -> None:
+    """A -j 2 dependency run of local and resident modules, SIGKILLed 50 times at random
+    moments and resumed each time, ends exactly like an uninterrupted run."""
+    driver = {
+        "initialTime": "2024-01-01T00:00:00",
+        "endTime": f"P{DAYS}D",
+        "scheduleIntervals": [{"tickDuration": "P1D"}],
+    }
+    scenario = write_scenario(schedule(), driver)
+    out = tmp_path / "runs"
+    # res_hash.sh hashes the whole config, paths included: the reference runs at the same
+    # path, then moves aside.
+    reference = run_cli("run", scenario, "-o", out, "--run-id", "chaos", "-j", "2", cwd=tmp_path)
+    assert reference.returncode == 0, reference.stderr
+    (out / "chaos").rename(out / "reference")
+    run_dir = (out / "chaos").resolve()
+    rng = random.Random(20261125)
+    args: list[str | os.PathLike[str]] = ["run", scenario, "-o", out, "--run-id", "chaos"]
+    kills = 0
+    while True:
+        process = launch(*args, "-j", "2", cwd=tmp_path)
+        if kills == 0:  # before its first checkpoint a run has nothing to resume
+            wait_for(run_dir / ".simba" / "checkpoint.json", process)
+        if kills < KILLS:
+            try:
+                process.wait(rng.uniform(0.05, 0.6))
+            except subprocess.TimeoutExpired:
+                process.send_signal(signal.SIGKILL)
+                process.communicate(timeout=30)
+                kills += 1
+                json.loads((run_dir / ".simba" / "checkpoint.json").read_bytes())
+                args = ["run", "--resume", run_dir]
+                continue
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode == 0, stderr
+        break
+    assert kills == KILLS, "the run finished before it could be killed often enough"
+    assert final_state(run_dir) == final_state(out / "reference")
+    assert successes(run_dir) == successes(out / "reference")
+    calls = sum(len(modules) for _, _, modules in successes(run_dir))
+    assert calls == 4 * 2 + 3 * DAYS + DAYS // 2
+    assert run_processes(run_dir) == []
