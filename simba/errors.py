@@ -4,6 +4,7 @@ The tree::
 
     SimbaError                      exit status 1 (.exit_status) unless a subclass says otherwise
     ├── ScenarioError               exit 2: the scenario files are wrong (.problems)
+    ├── OptionsError                exit 2: a run option given to simba.run or Engine is wrong
     ├── RunDirectoryError           exit 2: the run directory cannot be used as asked
     ├── ModuleError                 exit 1: a module call failed (.module, .tick, .mode,
     │   │                                   .exit_code, .log_path)
@@ -66,6 +67,12 @@ class ScenarioError(SimbaError):
     @classmethod
     def single(cls, file: str | Path, path: str, message: str) -> ScenarioError:
         return cls([Problem(str(file), path, message)])
+
+
+class OptionsError(SimbaError):
+    """A run option given through the Python API (``simba.run``, ``RunOptions``) is wrong."""
+
+    exit_status = 2
 
 
 class RunDirectoryError(SimbaError):

@@ -39,11 +39,18 @@ class Terminal:
         self.out.flush()
 
     def lines(self, texts: Iterable[str]) -> None:
-        """Write each text as a line as it comes, flushed at the end (long outputs)."""
-        write = self.out.write
+        """Write each text as a line as it comes, flushed at the end (long outputs).
+
+        A listing stops, quietly, once nobody reads it (``simba plan BIG | head``): the
+        reader that went away is no failure, and the rest would go nowhere.
+        """
+        set_note_format(self.err, None)
+        out = cast(GuardedStream, self.out)
         for text in texts:
-            write(text + "\n")
-        self.out.flush()
+            out.write(text + "\n")
+            if out.broken:
+                return
+        out.flush()
 
     def error(self, text: str) -> None:
         prefix = "\x1b[31merror:\x1b[0m " if _isatty(self.err) else "error: "

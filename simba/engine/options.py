@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from simba.engine.summary import RunSummary
+from simba.errors import OptionsError
+from simba.scenario.timeline import timeout_seconds
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -26,6 +28,16 @@ class RunOptions:
     """Most calls run at once in dependency mode (default: the CPU count)."""
     cache_directory: Path | None = None
     """Where the services' ``CACHE_ROOT`` directories go (default: inside the run directory)."""
+
+    def __post_init__(self) -> None:
+        """Refuse a timeout no wait can honour and a job count below one, as the CLI does."""
+        if self.timeout is not None:
+            try:
+                timeout_seconds(self.timeout)
+            except ValueError as exc:
+                raise OptionsError(f"timeout: {exc}") from None
+        if self.jobs is not None and (isinstance(self.jobs, bool) or self.jobs < 1):
+            raise OptionsError(f"jobs: {self.jobs!r} is not a number of calls; give 1 or more")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -114,3 +114,25 @@ def test_plan_json_lines_are_one_document_per_batch(write_scenario: Writer, tmp_
         "calls": ["m"],
         "targetTicks": [1],
     }
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_plan_stops_quietly_when_its_reader_goes(
+    write_scenario: Writer, tmp_path: Path, as_json: bool
+) -> None:
+    """`simba plan BIG | head -3` ends at once with exit 0 and nothing on stderr."""
+    scenario = seconds_scenario(write_scenario, 3_000_000)
+    command = [sys.executable, "-m", "simba", "plan", str(scenario), *(["--json"] * as_json)]
+    started = time.monotonic()
+    result = subprocess.run(
+        f"{' '.join(command)} | head -3; exit ${{PIPESTATUS[0]}}",
+        shell=True,
+        executable="/bin/bash",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+    assert len(result.stdout.splitlines()) == 3
+    assert time.monotonic() - started < 20  # not the 3 M rows written into nothing
