@@ -11,6 +11,7 @@ never sees half a document.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -18,7 +19,7 @@ import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Literal
 
 #: Largest JSON document SIMBA reads (status files, scenario files).
 MAX_BYTES = 16 * 1024 * 1024
@@ -181,6 +182,39 @@ def read_json(path: Path, *, max_bytes: int | None = MAX_BYTES) -> Any:
     A missing file raises :class:`FileNotFoundError`, so callers can say so plainly.
     """
     return parse_json(read_file(path, max_bytes=max_bytes))
+
+
+#: The os.open flags of each mode :func:`open_regular` takes.
+_OPEN_FLAGS = {
+    "rb": os.O_RDONLY,
+    "r+b": os.O_RDWR,
+    "ab": os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW,
+}
+
+
+def open_regular(path: Path, mode: Literal["rb", "r+b", "ab"], *, buffering: int = -1) -> BinaryIO:
+    """``path`` opened like ``path.open(mode)``, but never blocked: only a regular file.
+
+    A named pipe, socket or device a module put at one of SIMBA's own paths (a log, the
+    trace) raises an :class:`OSError` naming what it is, at once, instead of waiting for
+    a peer for ever; appending also refuses a symbolic link.  ``buffering`` as for
+    :func:`open`.
+    """
+    try:
+        fd = os.open(path, _OPEN_FLAGS[mode] | os.O_NONBLOCK, 0o644)
+    except OSError as exc:  # ENXIO: a named pipe opened for writing, with no reader
+        if exc.errno != errno.ENXIO:
+            raise
+        raise OSError(exc.errno, _NOT_REGULAR[stat.S_IFIFO], str(path)) from None
+    try:
+        kind = stat.S_IFMT(os.fstat(fd).st_mode)
+        if kind != stat.S_IFREG:
+            raise OSError(errno.EINVAL, _NOT_REGULAR.get(kind, _NOT_REGULAR[0]), str(path))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, mode, buffering=buffering)
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def read_file(path: Path, *, max_bytes: int | None = MAX_BYTES) -> bytes:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 from simba.events import Level
+from simba.jsonfile import open_regular
 
 #: At most this many INFO:/ERROR: lines are reported per call.
 MAX_LINES = 1000
@@ -75,7 +76,7 @@ def read_module_lines(path: Path) -> tuple[tuple[Level, str], ...]:
 
     splitter = LineSplitter(pick)
     try:
-        handle = path.open("rb")
+        handle = open_regular(path, "rb")
     except OSError:
         return ()
     with handle:

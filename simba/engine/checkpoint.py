@@ -35,7 +35,14 @@ from typing import Any
 from simba import schemas
 from simba.engine.state import ModuleState, RunState
 from simba.errors import CheckpointError
-from simba.jsonfile import JSONFileError, dump_json, parse_json, read_json, write_bytes
+from simba.jsonfile import (
+    JSONFileError,
+    dump_json,
+    open_regular,
+    parse_json,
+    read_json,
+    write_bytes,
+)
 
 FORMAT = 1
 #: Seconds between two checkpoints at batch boundaries (failure, end and signals always write).
@@ -203,13 +210,15 @@ def successful_calls(trace_file: Path, offset: int) -> set[tuple[str, str, int]]
     """
     done: set[tuple[str, str, int]] = set()
     try:
-        handle = trace_file.open("r+b")
+        handle = open_regular(trace_file, "r+b")
     except FileNotFoundError:
         if offset:
             raise damaged(
                 trace_file.parent / "checkpoint.json", "its trace.jsonl is missing"
             ) from None
         return done
+    except OSError as exc:  # not a regular file (a named pipe put there), unreadable
+        raise damaged(trace_file, exc.strerror or str(exc)) from None
     with handle:
         size = handle.seek(0, os.SEEK_END)
         if offset > size:

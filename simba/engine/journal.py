@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from simba.events import CallFinished, Event
-from simba.jsonfile import parse_json
+from simba.jsonfile import open_regular, parse_json
 
 
 class TraceWriter:
@@ -15,7 +15,7 @@ class TraceWriter:
     def __init__(self, path: Path) -> None:
         self.path = path
         # Unbuffered: each record reaches the kernel at once (a crash keeps it), in one write.
-        self._handle = path.open("ab", buffering=0)
+        self._handle = open_regular(path, "ab", buffering=0)
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, CallFinished):
@@ -47,5 +47,5 @@ class TraceWriter:
 
 def read_trace(path: Path) -> list[dict[str, object]]:
     """The records of a trace file (for reports and tests)."""
-    with path.open("rb") as handle:
+    with open_regular(path, "rb") as handle:
         return [parse_json(line) for line in handle if line.strip()]

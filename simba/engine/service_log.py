@@ -14,6 +14,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
 
+from simba.jsonfile import open_regular
+
 #: ``module.log`` is rotated when it would grow past this many bytes (one old file is kept).
 LOG_MAX_BYTES = 10 * 1024 * 1024
 #: How many log lines a failure message quotes.
@@ -35,7 +37,7 @@ class ServiceLog:
         self._lock = threading.Lock()
 
     def open(self) -> None:
-        self._handle = self.path.open("ab")
+        self._handle = open_regular(self.path, "ab")
         self._size = self._handle.tell()
 
     def write(self, stream: str, text: str) -> None:
@@ -48,7 +50,7 @@ class ServiceLog:
             if self._size and self._size + len(record) > LOG_MAX_BYTES:
                 self._handle.close()
                 self.path.replace(self.path.with_name(self.path.name + ".1"))
-                self._handle = self.path.open("ab")
+                self._handle = open_regular(self.path, "ab")
                 self._size = 0
             self._handle.write(record)
             self._size += len(record)

@@ -143,3 +143,35 @@ def test_next_call_gets_its_config_whatever_the_previous_module_did(
         ("end", 3),
     ]
     assert decoy.read_text() == '{"mode": "decoy"}\n'  # nothing written through the link
+
+
+def test_fifo_as_trace_file_is_refused_on_resume(
+    write_scenario: Callable[..., Path], simba_cli: Cli, tmp_path: Path
+) -> None:
+    """A named pipe put in place of .simba/trace.jsonl makes --resume refuse it at once (exit 2)."""
+    scenario = write_scenario([{"name": "a", "priority": 1, "command": str(MODULES / "exit3.sh")}])
+    first = simba_cli("run", scenario, "-o", tmp_path / "runs", "--run-id", "r", timeout=60)
+    assert first.returncode == 1, first.stderr
+    trace = tmp_path / "runs" / "r" / ".simba" / "trace.jsonl"
+    trace.unlink()
+    os.mkfifo(trace)
+    resumed = simba_cli("run", "--resume", tmp_path / "runs" / "r", timeout=30)
+    assert resumed.returncode == 2, resumed.stderr
+    assert "Traceback" not in resumed.stderr
+    assert f"{trace} is damaged (it is a named pipe (FIFO)" in resumed.stderr
+
+
+@pytest.mark.parametrize("mode", ["rb", "r+b", "ab"])
+def test_simba_own_files_never_open_a_named_pipe(tmp_path: Path, mode: str) -> None:
+    """The trace, the service logs and output files are opened without waiting on a FIFO."""
+    from simba.engine.service_log import ServiceLog
+    from simba.jsonfile import open_regular
+    from simba.output import read_module_lines
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError, match="named pipe"):
+        open_regular(fifo, mode)  # type: ignore[arg-type]
+    with pytest.raises(OSError, match="named pipe"):
+        ServiceLog(fifo).open()
+    assert read_module_lines(fifo) == ()
