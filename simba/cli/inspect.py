@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,11 +23,19 @@ SCENARIO = click.argument("scenario", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
 def validate(scenario: Path, as_json: bool) -> None:
     """Check SCENARIO without running anything; exit 2 listing every problem."""
+    from simba.errors import ScenarioError
     from simba.plan import Plan
     from simba.scenario import load_scenario
+    from simba.wording import counted
 
     terminal = Terminal()
-    loaded = load_scenario(scenario)
+    try:
+        loaded = load_scenario(scenario)
+    except ScenarioError as error:
+        if as_json:  # the findings on stdout; the message and exit 2 as for any error
+            problems = [dataclasses.asdict(problem) for problem in error.problems]
+            terminal.json({"valid": False, "problems": problems})
+        raise
     plan = Plan(loaded)
     timeline = loaded.timeline
     facts = {
@@ -44,11 +53,11 @@ def validate(scenario: Path, as_json: bool) -> None:
         terminal.json(facts)
         return
     terminal.line(
-        f"{scenario}: valid; {len(loaded.modules)} modules"
-        + (f" and {len(loaded.services)} service(s)" if loaded.services else "")
+        f"{scenario}: valid; {counted(len(loaded.modules), 'module')}"
+        + (f" and {counted(len(loaded.services), 'service')}" if loaded.services else "")
         + f", ticks {facts['initialTick']}.."
         f"{facts['finalTick']} ({facts['initialTime']} .. {facts['finalTime']}), "
-        f"{facts['calls']} calls"
+        f"{counted(plan.call_count, 'call')}"
     )
 
 

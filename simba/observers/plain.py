@@ -15,6 +15,7 @@ from simba.events import (
     ServiceStats,
     TickStarted,
 )
+from simba.wording import counted
 
 
 class PlainObserver:
@@ -33,7 +34,8 @@ class PlainObserver:
             self.write(
                 f"run {event.run_id}: ticks {event.initial_tick}..{event.final_tick} "
                 f"({event.initial_time.isoformat()} .. {event.final_time.isoformat()}), "
-                f"{event.call_count} calls of {len(event.modules)} modules -> {event.run_dir}"
+                f"{counted(event.call_count, 'call')} of {counted(len(event.modules), 'module')} "
+                f"-> {event.run_dir}"
             )
         elif isinstance(event, TickStarted):
             what = "step" if event.mode == "step" else event.mode

@@ -67,6 +67,36 @@ def test_validate_invalid_scenario(write_scenario: Callable[..., Path]) -> None:
     assert "priority" in result.stderr
 
 
+def test_validate_json_of_an_invalid_scenario_lists_its_problems(
+    write_scenario: Callable[..., Path],
+) -> None:
+    """validate --json of a broken scenario prints every problem as JSON on stdout, exit 2."""
+    scenario = write_scenario(
+        [
+            {"name": "a", "priority": 1, "command": OK, "dependsOn": ["ghost"]},
+            {"name": "b", "command": OK},
+        ]
+    )
+    result = invoke("validate", "--json", scenario)
+    assert result.exit_code == 2
+    findings = json.loads(result.stdout)
+    assert findings["valid"] is False
+    files = {problem["file"] for problem in findings["problems"]}
+    assert files == {str(scenario / "schedule.json")}
+    paths = [problem["path"] for problem in findings["problems"]]
+    assert any("dependsOn" in path for path in paths), paths
+    assert any("ghost" in problem["message"] for problem in findings["problems"])
+    assert result.stderr.startswith("error: ")
+
+
+def test_validate_counts_in_the_right_number(write_scenario: Callable[..., Path]) -> None:
+    """One module is '1 module', not '1 modules'."""
+    scenario = write_scenario([{"name": "a", "priority": 1, "command": OK}])
+    result = invoke("validate", scenario)
+    assert result.exit_code == 0, result.output
+    assert "valid; 1 module, ticks" in result.stdout
+
+
 def test_validate_missing_scenario(tmp_path: Path) -> None:
     """validate of a path that does not exist exits 2 naming it."""
     result = invoke("validate", tmp_path / "nowhere")
