@@ -67,6 +67,9 @@ class Status:
     common_data: Mapping[str, Any] | None
     module_data: Mapping[str, Any] | None
     message: str | None
+    """What the module said about the call: its ``message``, and its ``error`` if a text."""
+    written: str = "success"
+    """The status as the module wrote it (``fail`` or ``failure`` for a failed call)."""
 
 
 class StatusProblem(ValueError):
@@ -111,11 +114,14 @@ def _parse_status(data: bytes, path: str) -> Status:
     if problems:
         details = "; ".join(f"{p.path or 'top level'}: {p.message}" for p in problems)
         raise StatusProblem(f"its status file {path} is invalid: {details}")
+    said = [document.get(key) for key in ("message", "error")]
+    texts = [text for text in dict.fromkeys(said) if isinstance(text, str) and text.strip()]
     return Status(
         success=document["status"] == "success",
         common_data=document.get("commonData"),
         module_data=document.get("moduleData"),
-        message=document.get("message"),
+        message="; ".join(texts) or None,
+        written=document["status"],
     )
 
 

@@ -73,7 +73,7 @@ def judge(
         return failure("status", StatusFileError, f"{where}: {problem}")
     assert status is not None  # read, valid, and not a success
     said = f": {status.message}" if status.message else ""
-    return failure("fail", StatusFileError, f"{where} reported status 'fail'{said}")
+    return failure("fail", StatusFileError, f"{where} reported status {status.written!r}{said}")
 
 
 def describe(call: Call) -> str:
@@ -84,7 +84,11 @@ def describe(call: Call) -> str:
 
 
 def _with_log(message: str, stderr_path: Path) -> str:
-    lines = tail(stderr_path)
-    if not lines:
-        return f"{message}; its stderr is empty"
-    return f"{message}; last lines of its stderr:\n{format_tail(lines)}\n(full log: {stderr_path})"
+    """``message`` with the last lines of the call's stderr, or of its stdout if that is
+    where the module said why (``stdout_<i>`` lies beside ``stderr_<i>``)."""
+    stdout_path = stderr_path.with_name(stderr_path.name.replace("stderr", "stdout", 1))
+    for name, path in (("stderr", stderr_path), ("stdout", stdout_path)):
+        lines = tail(path)
+        if lines:
+            return f"{message}; last lines of its {name}:\n{format_tail(lines)}\n(full log: {path})"
+    return f"{message}; its stderr and stdout are empty"

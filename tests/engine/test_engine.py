@@ -61,7 +61,12 @@ FAILURES = {
     ),
     "status-failure": (
         {"status": "failure", "message": "spelled the old way"},
-        "reported status 'fail': spelled the old way",
+        "reported status 'failure': spelled the old way",
+        "fail",
+    ),
+    "status-error-text": (
+        {"status": "fail", "error": "the grid did not converge"},
+        "reported status 'fail': the grid did not converge",
         "fail",
     ),
     "no-status": ({"noStatus": True}, "wrote no status file", "status"),
@@ -523,6 +528,19 @@ def test_engine_raises_module_error_with_facts(
     error = caught.value
     assert (error.module, error.tick, error.mode, error.exit_code) == ("bad", 2, "step", 5)
     assert error.log_path == tmp_path / "runs" / "run" / "3" / "stderr_1"
+
+
+def test_failure_quotes_stdout_when_stderr_is_empty(
+    write_scenario: Callable[..., Path], simba_cli: Cli, tmp_path: Path
+) -> None:
+    """A module that says why on stdout only gets that quoted, not 'its stderr is empty'."""
+    data = {"onTick": 0, "onMode": "step", "stdout": ["cannot open grid.nc"], "noStatus": True}
+    scenario = write_scenario([spec("bad", 1, SCRIPTED, moduleData=data)])
+    result = simba_cli("run", scenario, "-o", tmp_path / "runs", "--run-id", "r")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "wrote no status file" in result.stderr
+    assert "last lines of its stdout:\n    | cannot open grid.nc" in result.stderr
+    assert "stdout_1)" in result.stderr  # the full log it points to
 
 
 def test_failure_while_the_next_module_runs_stops_the_run_cleanly(

@@ -52,8 +52,9 @@ def main() -> int:
         status_file.write_text(json.dumps({"status": "success", "moduleData": {"pad": pad}}))
     elif not actions.get("noStatus"):
         status = {"status": actions.get("status", "success")}
-        if "message" in actions:
-            status["message"] = actions["message"]
+        for key in ("message", "error"):
+            if key in actions:
+                status[key] = actions[key]
         if "commonData" in actions:
             status["commonData"] = actions["commonData"]
         if "setModuleData" in actions:

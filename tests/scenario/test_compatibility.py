@@ -408,7 +408,7 @@ STATUS_FAILURES = {
         'if [ "$mode" = end ]; then printf \'{"status": "failure"}\' > "$status"; '
         "else succeed; fi\n",
         "end call at tick 3",
-        "reported status 'fail'",
+        "reported status 'failure'",
     ),
 }
 
