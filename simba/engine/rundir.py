@@ -85,6 +85,7 @@ def make_way(
     kind: str,
     overwrite: bool,
     hold: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext,
+    remove: Callable[[Path], object] = shutil.rmtree,
 ) -> None:
     """Clear the place of a new run or sweep directory, or say why not.
 
@@ -92,7 +93,7 @@ def make_way(
     even then unless it holds ``marker`` (the ``.simba/`` or ``.sweep/`` that SIMBA
     makes), so that SIMBA never deletes a directory it did not make; a symbolic link is
     refused too, so that nothing outside the output directory is deleted through it.
-    The deletion happens inside ``hold()`` (the run directory's lock).
+    The deletion, ``remove(directory)``, happens inside ``hold()`` (the directory's lock).
     """
     if not (directory.exists() or directory.is_symlink()):
         return
@@ -108,12 +109,14 @@ def make_way(
             "it points to) yourself, or choose another runId"
         )
     if not marker.is_dir():
+        if not directory.exists():
+            return  # another driver moved it away meanwhile
         raise RunDirectoryError(
             f"{directory} exists but is not a SIMBA {kind} directory (it has no "
             f"{marker.name}/); SIMBA will not delete it: move it away or choose another runId"
         )
     with hold():
-        shutil.rmtree(directory)
+        remove(directory)
 
 
 def default_run_id() -> str:

@@ -25,8 +25,10 @@ import os
 import shutil
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+from simba.engine.rundir import make_way
 from simba.errors import RunDirectoryError
 from simba.jsonfile import JSONFileError, read_json, write_json
 from simba.leftovers import other_processes
@@ -91,27 +93,29 @@ class SweepDirectory:
     def _make_way(self, overwrite: bool) -> None:
         """Move an earlier sweep out of the way (``overwrite``), or say why not.
 
-        Only a directory with ``.sweep/`` that no driver holds is deleted, after its
-        leftover processes are stopped; it is renamed away first, so that a sweep
-        started at the same moment sees it whole or not at all.
+        The rules are a run directory's (:func:`~simba.engine.rundir.make_way`): only a
+        directory with ``.sweep/`` that no driver holds is deleted.  Its leftover
+        processes are stopped first, and it is renamed away before it is deleted, so that
+        a sweep started at the same moment sees it whole or not at all.
         """
-        root = self.root
-        if not (root.exists() or root.is_symlink()):
-            return
-        if not overwrite:
-            raise RunDirectoryError(
-                f"the sweep directory {root} already exists; choose another runId "
-                "(--run-id), continue it with --resume, or pass --overwrite to replace it"
-            )
-        if root.is_symlink() or not self.meta.is_dir():
-            if not (root.exists() or root.is_symlink()):
-                return  # another sweep just moved it away
-            raise RunDirectoryError(
-                f"{root} exists but is not a SIMBA sweep directory (it has no {SWEEP_META}/, "
-                "or is a symbolic link); SIMBA will not delete it: move it away or choose "
-                "another runId"
-            )
+        make_way(
+            self.root,
+            marker=self.meta,
+            kind="sweep",
+            overwrite=overwrite,
+            hold=self._held,
+            remove=self._remove,
+        )
+
+    @contextlib.contextmanager
+    def _held(self) -> Iterator[None]:
         self.lock()  # refuses while another sweep works here
+        try:
+            yield
+        finally:
+            self.unlock()
+
+    def _remove(self, root: Path) -> None:
         doomed = root.with_name(f".{root.name}.deleting-{os.getpid()}")
         try:
             self.stop_leftovers()  # before deleting what they write into
@@ -120,8 +124,6 @@ class SweepDirectory:
             raise RunDirectoryError(
                 f"cannot replace the sweep directory {root}: {exc.strerror}"
             ) from exc
-        finally:
-            self.unlock()
         shutil.rmtree(doomed, ignore_errors=True)
 
     def open_existing(self, fingerprint: str) -> None:
