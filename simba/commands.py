@@ -40,13 +40,13 @@ def split(command: str) -> list[str] | None:
 
 
 def shell_argv(command: str) -> tuple[str, ...]:
-    """``/bin/sh -c`` running ``command``, with the config path as the shell's ``$1``.
+    """``/bin/sh -c`` running ``command`` with the config path appended, as ``"$@"``.
 
-    A command that names ``$1`` or ``$@`` places it itself (``./model "$1" | tee log``);
-    otherwise it goes at the end.
+    The path always goes at the end of the command text, as in the reference driver,
+    even where the text names ``$1`` itself: in ``awk '{print $1}'`` or a
+    ``bash -c '... "$1"' name`` wrapper that ``$1`` is not the shell's own.
     """
-    script = command if ("$1" in command or "$@" in command) else command + ' "$@"'
-    return ("/bin/sh", "-c", script, "sh")
+    return ("/bin/sh", "-c", command + ' "$@"', "sh")
 
 
 def program_of(command: str | Sequence[str]) -> str | None:

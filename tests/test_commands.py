@@ -32,9 +32,9 @@ def test_split_refuses_unbalanced_quotes() -> None:
 
 
 def test_shell_argv_passes_the_config_path_as_dollar_one() -> None:
-    """The config path goes at the end unless the script places $1 or $@ itself."""
+    """The config path goes at the end, even where the text names $1 (reference behaviour)."""
     assert commands.shell_argv("./m | tee x") == ("/bin/sh", "-c", './m | tee x "$@"', "sh")
-    assert commands.shell_argv('./m "$1" | tee x')[2] == './m "$1" | tee x'
+    assert commands.shell_argv("bash -c './m \"$1\"' w")[2] == 'bash -c \'./m "$1"\' w "$@"'
 
 
 def test_program_of_is_none_for_shell_commands() -> None:

@@ -121,7 +121,7 @@ def test_shell_command_with_pipe(
 def test_shell_command_uses_config_path(
     make_spec: Callable[..., ModuleSpec], call: Callable[..., Any], tmp_path: Path
 ) -> None:
-    """A shell command that names "$1" places the config path itself, in any of its commands."""
+    """A shell command that names "$1" finds the config path there, in any of its commands."""
     log = tmp_path / "log.jsonl"
     command = f'test -f "$1" && SIMBA_TEST_SHELL=yes {shlex.quote(RECORD)} "$1"'
     spec = make_spec(command, env={"RECORD_LOG": str(log)})

@@ -639,6 +639,24 @@ def test_bare_command_name_resolves_in_the_scenario_directory(
     assert len(trace(run_dir)) == 5
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        "sh -c '{ok} \"$1\"' wrapper",  # the reference's bash -c '... "$1"' name wrapper
+        "awk '{{print $1}}' /dev/null && {ok}",  # a $1 that is awk's, not the shell's
+    ],
+    ids=["wrapper", "awk"],
+)
+def test_shell_command_naming_dollar_one_gets_the_config_path_appended(
+    write_scenario: Writer, simba_cli: Cli, tmp_path: Path, command: str
+) -> None:
+    """A shell command gets the config path appended even where its text names $1."""
+    scenario = write_scenario([spec("a", 1, command.format(ok=OK))])
+    result, run_dir = run(simba_cli, scenario, tmp_path / "out")
+    assert succeeded(result), result.stderr
+    assert len(trace(run_dir)) == 5
+
+
 @requires_reference
 @pytest.mark.skipif(find_spec("parsl") is None, reason="Parsl is not installed")
 @pytest.mark.parametrize("kind", ["local", "slurm"])
