@@ -175,12 +175,20 @@ def _bounds_and_timeout(
     problems: Problems, file: Path, here: str, entry: dict[str, Any]
 ) -> float | None:
     """The timeout in seconds; problems for bounds that never step and bad timeouts."""
-    if entry.get("startTick") == "Infinity" or entry.get("endTick") == "-Infinity":
+    start, end = entry.get("startTick"), entry.get("endTick")
+    if start == "Infinity" or end == "-Infinity":
         problems.add(
             file,
             here,
             "this bound means the module never steps; to call it at start and end only, "
             "write tickIncrement 0",
+        )
+    elif isinstance(start, int | float) and isinstance(end, int | float) and end < start:
+        problems.add(
+            file,
+            f"{here}.endTick",
+            f"endTick {end} is before startTick {start}, so the module would never step; "
+            "swap them, or write tickIncrement 0 to call it at start and end only",
         )
     return _seconds(problems, file, f"{here}.timeout", entry.get("timeout"))
 

@@ -657,6 +657,18 @@ def test_shell_command_naming_dollar_one_gets_the_config_path_appended(
     assert len(trace(run_dir)) == 5
 
 
+def test_end_tick_before_start_tick_is_refused(
+    write_scenario: Writer, simba_cli: Cli, tmp_path: Path
+) -> None:
+    """endTick before startTick is a configuration error (the reference refuses it too)."""
+    scenario = write_scenario([spec("a", 1, OK, startTick=2, endTick=1)])
+    result = simba_cli("validate", scenario)
+    assert result.returncode == 2, result.stdout
+    assert "schedule[0].endTick: endTick 1 is before startTick 2" in result.stderr
+    result, run_dir = run(simba_cli, scenario, tmp_path / "out")
+    assert result.returncode == 2 and not run_dir.exists()
+
+
 @requires_reference
 @pytest.mark.skipif(find_spec("parsl") is None, reason="Parsl is not installed")
 @pytest.mark.parametrize("kind", ["local", "slurm"])
