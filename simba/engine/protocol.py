@@ -147,7 +147,12 @@ def common_update(
         )
     elif returned:
         for key, value in returned.items():
-            if declared is not None and key in declared and key != "storeFronts":
+            if key == "storeFronts" and not isinstance(value, dict) and key in (declared or {}):
+                warnings.append(
+                    "returned commonData 'storeFronts' that is not an object; it was ignored "
+                    "(storeFronts maps module names to their last call configs)"
+                )
+            elif declared is not None and key in declared:
                 keys[key] = value
             else:
                 warnings.append(

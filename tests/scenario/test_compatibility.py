@@ -23,6 +23,7 @@ Cli = Callable[..., subprocess.CompletedProcess[str]]
 Writer = Callable[..., Path]
 
 OK = str(MODULES / "ok.sh")
+SCRIPTED = str(MODULES / "scripted.py")
 
 #: The start of every test module: reads top-level values of its config with sed.
 PRELUDE = r"""#!/bin/sh
@@ -667,6 +668,50 @@ def test_end_tick_before_start_tick_is_refused(
     assert "schedule[0].endTick: endTick 1 is before startTick 2" in result.stderr
     result, run_dir = run(simba_cli, scenario, tmp_path / "out")
     assert result.returncode == 2 and not run_dir.exists()
+
+
+def test_trusted_module_may_maintain_a_declared_store_fronts_key(
+    write_scenario: Writer, simba_cli: Cli, tmp_path: Path
+) -> None:
+    """A trusted module's storeFronts reaches commonData when declared; a store front adds to it."""
+    writes = {"commonData": {"storeFronts": {"ledger": {"entries": 3}}}}
+    scenario = write_scenario(
+        {
+            "schedule": [
+                spec("keeper", 2, SCRIPTED, updateCommonData=True, moduleData=writes),
+                spec("front", 1, SCRIPTED, storeFront=True),  # reads its config as JSON
+            ],
+            "commonData": {"storeFronts": {}},
+        }
+    )
+    result, run_dir = run(simba_cli, scenario, tmp_path / "out")
+    assert succeeded(result), result.stderr
+    assert "storeFronts" not in result.stdout + result.stderr  # no warning at all
+    summary = json.loads((run_dir / ".simba" / "summary.json").read_text())
+    fronts = summary["commonData"]["storeFronts"]
+    assert fronts["ledger"] == {"entries": 3}
+    assert fronts["front"]["mode"] == "end"
+
+
+def test_store_fronts_that_is_not_an_object_is_ignored_with_a_warning(
+    write_scenario: Writer, simba_cli: Cli, tmp_path: Path
+) -> None:
+    """A trusted module's storeFronts that is no object is ignored, said once per call."""
+    writes = {"commonData": {"storeFronts": [1, 2]}, "onTick": 1, "onMode": "step"}
+    scenario = write_scenario(
+        {
+            "schedule": [
+                spec("keeper", 2, SCRIPTED, updateCommonData=True, moduleData=writes),
+                spec("front", 1, SCRIPTED, storeFront=True),  # reads its config as JSON
+            ],
+            "commonData": {"storeFronts": {}},
+        }
+    )
+    result, run_dir = run(simba_cli, scenario, tmp_path / "out")
+    assert succeeded(result), result.stderr
+    assert "returned commonData 'storeFronts' that is not an object" in result.stdout
+    summary = json.loads((run_dir / ".simba" / "summary.json").read_text())
+    assert list(summary["commonData"]["storeFronts"]) == ["front"]
 
 
 @requires_reference
