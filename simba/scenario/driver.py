@@ -7,6 +7,7 @@ say (times that parse and follow each other, intervals without gaps or overlaps,
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,7 @@ def parse_driver(
         initial_tick=initial_tick,
         intervals=intervals,
         continue_from_tick=doc.get("continueFromTick"),
-        output_directory=output if output.is_absolute() else cwd / output,
+        output_directory=Path(os.path.normpath(output if output.is_absolute() else cwd / output)),
         run_id=doc.get("runId"),
         cell_id=doc.get("cellId"),
         output_directory_given="outputDirectory" in doc,

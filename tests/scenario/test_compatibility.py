@@ -714,6 +714,43 @@ def test_store_fronts_that_is_not_an_object_is_ignored_with_a_warning(
     assert list(summary["commonData"]["storeFronts"]) == ["front"]
 
 
+def test_status_with_null_data_changes_nothing(
+    write_scenario: Writer, simba_cli: Cli, tmp_path: Path
+) -> None:
+    """A status whose commonData and moduleData are null succeeds and changes neither."""
+    raw = '{"status": "success", "commonData": null, "moduleData": null}'
+    scenario = write_scenario(
+        {
+            "schedule": [
+                spec("a", 1, SCRIPTED, updateCommonData=True, moduleData={"raw": raw, "keep": 1})
+            ],
+            "commonData": {"level": 7},
+        }
+    )
+    result, run_dir = run(simba_cli, scenario, tmp_path / "out")
+    assert succeeded(result), result.stderr
+    summary = json.loads((run_dir / ".simba" / "summary.json").read_text())
+    assert summary["commonData"] == {"level": 7}
+    assert summary["modules"]["a"]["moduleData"] == {"raw": raw, "keep": 1}
+
+
+def test_output_directory_with_dot_dot_is_normalised(
+    write_scenario: Writer, simba_cli: Cli, tmp_path: Path
+) -> None:
+    """outputDirectory 'x/../out' gives configs and summary.json a path without '..'."""
+    scenario = write_scenario([spec("a", 1, SCRIPTED)])
+    driver = json.loads((scenario / "driver.json").read_text())
+    (scenario / "driver.json").write_text(json.dumps({**driver, "outputDirectory": "x/../out"}))
+    result = simba_cli("run", scenario, "--run-id", "r", cwd=tmp_path)
+    assert succeeded(result), result.stderr
+    run_dir = tmp_path / "out" / "r"
+    summary = json.loads((run_dir / ".simba" / "summary.json").read_text())
+    assert summary["runDirectory"] == str(run_dir)
+    config = json.loads((run_dir / "0" / "module_1.json").read_text())
+    assert config["outputDirectory"] == str(run_dir)
+    assert ".." not in config["statusFile"]
+
+
 @requires_reference
 @pytest.mark.skipif(find_spec("parsl") is None, reason="Parsl is not installed")
 @pytest.mark.parametrize("kind", ["local", "slurm"])
