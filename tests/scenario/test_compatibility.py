@@ -670,11 +670,11 @@ def test_end_tick_before_start_tick_is_refused(
     assert result.returncode == 2 and not run_dir.exists()
 
 
-def test_trusted_module_may_maintain_a_declared_store_fronts_key(
-    write_scenario: Writer, simba_cli: Cli, tmp_path: Path
-) -> None:
-    """A trusted module's storeFronts reaches commonData when declared; a store front adds to it."""
-    writes = {"commonData": {"storeFronts": {"ledger": {"entries": 3}}}}
+def run_keeper_and_front(
+    write_scenario: Writer, simba_cli: Cli, tmp_path: Path, writes: dict[str, Any]
+) -> tuple[Any, Path]:
+    """Run a trusted 'keeper' that returns ``writes`` before a storeFront module 'front',
+    with storeFronts declared; the run must succeed."""
     scenario = write_scenario(
         {
             "schedule": [
@@ -686,6 +686,15 @@ def test_trusted_module_may_maintain_a_declared_store_fronts_key(
     )
     result, run_dir = run(simba_cli, scenario, tmp_path / "out")
     assert succeeded(result), result.stderr
+    return result, run_dir
+
+
+def test_trusted_module_may_maintain_a_declared_store_fronts_key(
+    write_scenario: Writer, simba_cli: Cli, tmp_path: Path
+) -> None:
+    """A trusted module's storeFronts reaches commonData when declared; a store front adds to it."""
+    writes = {"commonData": {"storeFronts": {"ledger": {"entries": 3}}}}
+    result, run_dir = run_keeper_and_front(write_scenario, simba_cli, tmp_path, writes)
     assert "storeFronts" not in result.stdout + result.stderr  # no warning at all
     summary = json.loads((run_dir / ".simba" / "summary.json").read_text())
     fronts = summary["commonData"]["storeFronts"]
@@ -698,17 +707,7 @@ def test_store_fronts_that_is_not_an_object_is_ignored_with_a_warning(
 ) -> None:
     """A trusted module's storeFronts that is no object is ignored, said once per call."""
     writes = {"commonData": {"storeFronts": [1, 2]}, "onTick": 1, "onMode": "step"}
-    scenario = write_scenario(
-        {
-            "schedule": [
-                spec("keeper", 2, SCRIPTED, updateCommonData=True, moduleData=writes),
-                spec("front", 1, SCRIPTED, storeFront=True),  # reads its config as JSON
-            ],
-            "commonData": {"storeFronts": {}},
-        }
-    )
-    result, run_dir = run(simba_cli, scenario, tmp_path / "out")
-    assert succeeded(result), result.stderr
+    result, run_dir = run_keeper_and_front(write_scenario, simba_cli, tmp_path, writes)
     assert "returned commonData 'storeFronts' that is not an object" in result.stdout
     summary = json.loads((run_dir / ".simba" / "summary.json").read_text())
     assert list(summary["commonData"]["storeFronts"]) == ["front"]
