@@ -344,12 +344,14 @@ def module_sets(draw: Any) -> tuple[list[dict[str, Any]], int, int]:
         if dependency_mode and draw(st.booleans()):
             earlier = topological[: topological.index(name)]
             depends_on = draw(st.lists(st.sampled_from(earlier), unique=True)) if earlier else []
+        start_tick = draw(st.none() | st.integers(initial_tick - 4, final_tick + 2))
+        lowest_end = initial_tick - 2 if start_tick is None else max(initial_tick - 2, start_tick)
         fields.append(
             {
                 "name": name,
                 "priority": priority,
-                "start_tick": draw(st.none() | st.integers(initial_tick - 4, final_tick + 2)),
-                "end_tick": draw(st.none() | st.integers(initial_tick - 2, final_tick + 3)),
+                "start_tick": start_tick,  # endTick before startTick is a scenario error
+                "end_tick": draw(st.none() | st.integers(lowest_end, final_tick + 3)),
                 "tick_increment": draw(st.integers(0, 4)),
                 "depends_on": depends_on,
             }
