@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 SCENARIO = click.argument("scenario", type=click.Path(path_type=Path))
 
 
-@click.command()
+@click.command(short_help="Check a scenario, run nothing; list every problem.")
 @SCENARIO
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
 def validate(scenario: Path, as_json: bool) -> None:
@@ -78,7 +78,7 @@ def _tick_range(ctx: click.Context, param: click.Parameter, value: str | None) -
     return first, last
 
 
-@click.command()
+@click.command(short_help="Show the tick/time table and the order of calls.")
 @SCENARIO
 @click.option(
     "--ticks",

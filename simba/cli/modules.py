@@ -10,7 +10,7 @@ import click
 from simba.cli.terminal import Terminal
 
 
-@click.group("module")
+@click.group("module", short_help="Module packages: new, pack, install, list, show, remove.")
 def module_group() -> None:
     """Module packages: create, pack, install, list, show and remove them.
 

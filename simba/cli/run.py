@@ -66,7 +66,7 @@ def _api_request(
     )
 
 
-@click.command()
+@click.command(short_help="Run a scenario, or resume a run.")
 @click.argument("scenario", type=click.Path(path_type=Path), required=False)
 @click.option(
     "--resume",

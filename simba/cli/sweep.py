@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from simba.sweep.pool import CellOutcome, SweepResult
 
 
-@click.command()
+@click.command(short_help="Run every cell of a sweep, locally or through Parsl.")
 @click.argument("sweep_file", metavar="SWEEP", type=click.Path(path_type=Path))
 @click.option(
     "-j",

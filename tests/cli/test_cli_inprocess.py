@@ -195,3 +195,13 @@ def test_station_options_come_from_the_environment_given(
         scenario, **{**settings, "output_directory": tmp_path / "o"}, station_environment={}
     )
     assert own.output_directory == tmp_path / "o"
+
+
+@pytest.mark.parametrize("group", [[], ["module"]])
+def test_help_lists_commands_without_cutting_their_lines(group: list[str]) -> None:
+    """`simba --help` (and `simba module --help`) shows each command's line whole, no '...'."""
+    result = invoke(*group, "--help")
+    assert result.exit_code == 0, result.output
+    commands = result.stdout.split("Commands:\n", 1)[1].splitlines()
+    assert len(commands) >= 6
+    assert [line for line in commands if line.rstrip().endswith("...")] == []
