@@ -38,6 +38,7 @@ def validate(scenario: Path, as_json: bool) -> None:
         raise
     plan = Plan(loaded)
     timeline = loaded.timeline
+    warnings = [str(problem) for problem in loaded.missing_submitters()]
     facts = {
         "valid": True,
         "modules": [m.name for m in loaded.modules],
@@ -48,7 +49,10 @@ def validate(scenario: Path, as_json: bool) -> None:
         "finalTime": timeline.time(timeline.final_tick).isoformat(),
         "calls": plan.call_count,
         "dependencyMode": loaded.dependency_mode,
+        "warnings": warnings,
     }
+    for warning in warnings:  # valid, but it cannot run on this machine
+        terminal.err.write(f"warning: {warning}\n")
     if as_json:
         terminal.json(facts)
         return

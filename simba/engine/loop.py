@@ -42,7 +42,7 @@ from simba.engine.signals import SignalForwarding, Stopping
 from simba.engine.start import Opening, carried_over, open_run, replayed_status
 from simba.engine.state import CommonUpdate, ModuleState, RunState, apply_updates
 from simba.engine.summary import RunSummary, SummaryFile, cannot_write, summarise
-from simba.errors import SimbaError
+from simba.errors import ScenarioError, SimbaError
 from simba.events import Event, Observer, RunFinished, RunStarted, RunWarning, TickStarted
 from simba.leftovers import describe_leftovers, stop_leftovers
 from simba.plan import Batch, Call, Plan
@@ -157,7 +157,10 @@ class Engine:
         )
 
     def _open_directory(self) -> Opening:
-        """Create, resume or continue the run directory and lock it (no summary before)."""
+        """Create, resume or continue the run directory and lock it (no summary before);
+        first, refuse a scenario whose SLURM modules could not submit from here."""
+        if problems := self.scenario.missing_submitters():
+            raise ScenarioError(problems)
         return open_run(
             self.scenario,
             self.rundir,

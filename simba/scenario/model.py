@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from simba import placeholders
+from simba.errors import Problem
 from simba.scenario.timeline import Interval, Timeline
 
 if TYPE_CHECKING:
@@ -133,6 +134,31 @@ class Scenario:
     def dependency_mode(self) -> bool:
         """Whether any module has the ``dependsOn`` key (DESIGN §4)."""
         return any(module.depends_on is not None for module in self.modules)
+
+    def missing_submitters(self) -> tuple[Problem, ...]:
+        """A problem for each module whose Parsl provider submits with a command that is
+        not on this machine's PATH (``sbatch`` for a SlurmProvider)."""
+        from shutil import which
+
+        from simba.scenario.parsl_settings import ProviderKind
+
+        slurm = [
+            module
+            for module in self.modules
+            if module.parsl is not None and module.parsl.provider.kind is ProviderKind.SLURM
+        ]
+        if not slurm or which("sbatch") is not None:
+            return ()
+        return tuple(
+            Problem(
+                str(self.schedule_file),
+                f"schedule[{module.index - 1}]",
+                f"module {module.name!r} submits its calls to SLURM, but sbatch is not on "
+                "this machine's PATH: run it where SLURM's commands are (a login node), or "
+                "give it a LocalProvider",
+            )
+            for module in slurm
+        )
 
     def module(self, name: str) -> ModuleSpec:
         for module in self.modules:

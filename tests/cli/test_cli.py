@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Callable
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import MODULES, ROOT
+from conftest import MODULES, ROOT, run_cli
 from jsonschema import Draft202012Validator
 
 from simba import __version__
@@ -242,3 +243,22 @@ def test_plan_refuses_an_empty_tick_range(simba_cli: Callable[..., Any]) -> None
     result = simba_cli("plan", ROOT / "examples" / "quickstart", "--ticks", "5:2")
     assert result.returncode == 2
     assert "is empty" in result.stderr
+
+
+@pytest.mark.skipif(find_spec("parsl") is None, reason="Parsl is not installed")
+def test_slurm_scenario_without_sbatch_validates_with_a_warning_and_does_not_run(
+    tmp_path: Path,
+) -> None:
+    """Without sbatch on PATH, validate says the SLURM modules cannot run here; run refuses."""
+    scenario = ROOT / "examples" / "slurm"
+    no_slurm = {"PATH": str(tmp_path)}  # no sbatch (nor anything else) on PATH
+    checked = run_cli("validate", scenario, "--json", cwd=tmp_path, env=no_slurm)
+    assert checked.returncode == 0, checked.stderr
+    warnings = json.loads(checked.stdout)["warnings"]
+    assert len(warnings) == 2 and all("sbatch is not on this machine's PATH" in w for w in warnings)
+    assert "warning: " in checked.stderr and "module 'room'" in checked.stderr
+    refused = run_cli("run", scenario, "-o", tmp_path / "out", cwd=tmp_path, env=no_slurm)
+    assert refused.returncode == 2, refused.stderr
+    assert "sbatch is not on this machine's PATH" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert not (tmp_path / "out").exists()
