@@ -80,6 +80,9 @@ class Attempts:
             stdout_path, stderr_path = directories.rundir.output_paths(
                 directory, module.index, attempt
             )
+            if not directories.made_here:  # an earlier driver's output must not stand beside
+                stdout_path.unlink(missing_ok=True)  # this attempt's (a module may write
+                stderr_path.unlink(missing_ok=True)  # nothing to one of them)
             post(CallStarted(module=module.name, mode=mode, tick=call.tick, attempt=attempt))
             started = time.perf_counter()
             result = self.runner.run(

@@ -26,8 +26,9 @@ import dataclasses
 import hashlib
 import os
 import time
+from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -201,14 +202,24 @@ def _module_from_json(document: Mapping[str, Any]) -> ModuleState:
     )
 
 
-def successful_calls(trace_file: Path, offset: int) -> set[tuple[str, str, int]]:
-    """``(module, mode, tick)`` of every call the trace records as successful after ``offset``.
+@dataclass(frozen=True, slots=True)
+class RecordedCalls:
+    """What the trace records after a checkpoint: the calls that succeeded, by
+    ``(module, mode, tick)``, and the number of failed attempts per module."""
+
+    succeeded: frozenset[tuple[str, str, int]] = frozenset()
+    failed: Mapping[str, int] = field(default_factory=dict)
+
+
+def recorded_calls(trace_file: Path, offset: int) -> RecordedCalls:
+    """The call attempts the trace records after ``offset`` (see :class:`RecordedCalls`).
 
     A last line cut off by a crash is dropped from the file, so appending can go on; a
     whole line that is not a trace record raises :class:`CheckpointError`, as does an
     ``offset`` past the end of the file (the checkpoint and the trace do not belong together).
     """
     done: set[tuple[str, str, int]] = set()
+    failed: Counter[str] = Counter()
     try:
         handle = open_regular(trace_file, "r+b")
     except FileNotFoundError:
@@ -216,7 +227,7 @@ def successful_calls(trace_file: Path, offset: int) -> set[tuple[str, str, int]]
             raise damaged(
                 trace_file.parent / "checkpoint.json", "its trace.jsonl is missing"
             ) from None
-        return done
+        return RecordedCalls()
     except OSError as exc:  # not a regular file (a named pipe put there), unreadable
         raise damaged(trace_file, exc.strerror or str(exc)) from None
     with handle:
@@ -235,8 +246,10 @@ def successful_calls(trace_file: Path, offset: int) -> set[tuple[str, str, int]]
             record = _trace_record(trace_file, line, f"the record at byte {good - len(line)}")
             if record["outcome"] == "success":
                 done.add((record["module"], record["mode"], int(record["tick"])))
+            else:
+                failed[record["module"]] += 1
         handle.truncate(good)
-    return done
+    return RecordedCalls(frozenset(done), dict(failed))
 
 
 def _trace_record(trace_file: Path, line: bytes, where: str) -> dict[str, Any]:

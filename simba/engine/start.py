@@ -20,7 +20,7 @@ from simba.engine.checkpoint import (
     Position,
     damaged,
     load_checkpoint,
-    successful_calls,
+    recorded_calls,
 )
 from simba.engine.protocol import Status, StatusProblem, read_status
 from simba.engine.rundir import RunDirectory, RunFiles
@@ -97,7 +97,12 @@ def _resumed(
     _check_fingerprint(scenario, rundir, checkpoint.fingerprint)
     _check_fits(scenario, checkpoint, rundir.checkpoint_file)
     kill_leftovers(rundir.root)
-    done = successful_calls(rundir.trace_file, checkpoint.trace_offset)
+    recorded = recorded_calls(rundir.trace_file, checkpoint.trace_offset)
+    done = recorded.succeeded
+    for name, count in recorded.failed.items():  # attempts that failed after the checkpoint
+        if name in checkpoint.state.modules:  # still count in the summary, as they happened
+            checkpoint.state.modules[name].calls += count
+            checkpoint.state.modules[name].failures += count
     return Opening(
         checkpoint.position,
         lambda call: (call.module.name, call.mode.value, call.tick) in done or continued(call),

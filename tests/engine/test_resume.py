@@ -321,3 +321,29 @@ def test_killed_continuation_resumes_without_earlier_calls(
     assert ("a", "step", CONTINUE_AT) in invocations(log)  # the call cut off runs again
     assert final_state(out / "X") == full_state
     assert run_processes(out / "X") == []
+
+
+def test_resumed_call_keeps_no_stale_output_and_its_failure_counts(
+    write_scenario: Callable[..., Path], simba_cli: Callable[..., Any], tmp_path: Path
+) -> None:
+    """After a failed step is resumed and succeeds, its directory holds only the new output,
+    and the summary still counts the failed attempt."""
+    data = {
+        "onTick": 2,
+        "onMode": "step",
+        "counter": str(tmp_path / "counter"),
+        "attempts": [{"exit": 3, "stderr": ["first attempt went wrong"], "noStatus": True}],
+    }
+    scenario = write_scenario(
+        [{"name": "a", "priority": 1, "command": str(MODULES / "scripted.py"), "moduleData": data}]
+    )
+    run_dir = tmp_path / "runs" / "r"
+    failed = simba_cli("run", scenario, "-o", tmp_path / "runs", "--run-id", "r")
+    assert failed.returncode == 1, failed.stderr
+    assert "first attempt went wrong" in (run_dir / "3" / "stderr_1").read_text()
+    resumed = simba_cli("run", "--resume", run_dir)
+    assert resumed.returncode == 0, resumed.stderr
+    stale = run_dir / "3" / "stderr_1"
+    assert not stale.exists() or "went wrong" not in stale.read_text()
+    module = json.loads((run_dir / ".simba" / "summary.json").read_text())["modules"]["a"]
+    assert (module["calls"], module["failures"]) == (6, 1)  # 5 calls succeeded, 1 attempt failed
