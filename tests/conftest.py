@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +117,59 @@ def wait_for(path: Path, process: subprocess.Popen[str], timeout: float = 30) ->
         assert process.poll() is None, f"simba exited ({process.returncode}) before {path}"
         assert time.monotonic() < deadline, f"{path} did not appear within {timeout} s"
         time.sleep(0.01)
+
+
+def sigkill_and_resume(
+    args: Sequence[str | os.PathLike[str]],
+    run_dir: Path,
+    *,
+    kills: int,
+    cwd: Path,
+    pause: tuple[float, float],
+    seed: int,
+) -> int:
+    """Run ``simba ARGS`` and SIGKILL it ``kills`` times at random moments (a pause drawn
+    from ``pause`` after each start), resuming ``run_dir`` each time, then let it finish.
+
+    Each kill must leave a checkpoint that parses; the last driver must exit 0.  Returns
+    the number of kills made (fewer if the run finished first).
+    """
+    rng = random.Random(seed)
+    command = list(args)
+    made = 0
+    while True:
+        process = launch(*command, cwd=cwd)
+        if made == 0:  # before its first checkpoint a run has nothing to resume
+            wait_for(run_dir / ".simba" / "checkpoint.json", process)
+        if made < kills:
+            try:
+                process.wait(rng.uniform(*pause))
+            except subprocess.TimeoutExpired:
+                process.send_signal(signal.SIGKILL)
+                process.communicate(timeout=30)
+                made += 1
+                checkpoint = json.loads((run_dir / ".simba" / "checkpoint.json").read_bytes())
+                assert {"format", "fingerprint", "position", "traceOffset", "modules"} <= set(
+                    checkpoint
+                )
+                command = ["run", "--resume", run_dir, *_options(args)]
+                continue
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode == 0, stderr
+        return made
+
+
+def _options(args: Sequence[str | os.PathLike[str]]) -> list[str | os.PathLike[str]]:
+    """The options of a ``run`` command line that a resume must repeat (``-j N``)."""
+    words = list(args)
+    return words[words.index("-j") : words.index("-j") + 2] if "-j" in words else []
+
+
+def final_state(run_dir: Path) -> tuple[Any, dict[str, Any]]:
+    """commonData and every module's moduleData from summary.json (which must say success)."""
+    summary = json.loads((run_dir / ".simba" / "summary.json").read_text())
+    assert summary["outcome"] == "success", summary["error"]
+    return summary["commonData"], {n: m["moduleData"] for n, m in summary["modules"].items()}
 
 
 #: Runs ARGS with stdout and stderr discarded; prints the peak RSS (KiB) of its children.

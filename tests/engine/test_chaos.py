@@ -10,16 +10,17 @@ modules ``tests/modules/rel_model.py`` (local) and ``res_hash.sh`` (local and re
 from __future__ import annotations
 
 import itertools
-import json
-import os
-import random
-import signal
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import MODULES, launch, run_cli, run_processes, wait_for
+from conftest import (
+    MODULES,
+    final_state,
+    run_cli,
+    run_processes,
+    sigkill_and_resume,
+)
 
 from simba.engine.journal import read_trace
 
@@ -65,13 +66,6 @@ def schedule() -> dict[str, Any]:
     }
 
 
-def final_state(run_dir: Path) -> tuple[Any, dict[str, Any]]:
-    """commonData and every module's moduleData from summary.json (which must say success)."""
-    summary = json.loads((run_dir / ".simba" / "summary.json").read_text())
-    assert summary["outcome"] == "success", summary["error"]
-    return summary["commonData"], {n: m["moduleData"] for n, m in summary["modules"].items()}
-
-
 def successes(run_dir: Path) -> list[tuple[str, int, list[str]]]:
     """The successful calls in trace.jsonl, batch by batch: (mode, tick, sorted modules)."""
     trace = read_trace(run_dir / ".simba" / "trace.jsonl")
@@ -101,26 +95,10 @@ def test_fifty_sigkills_mixing_local_resident_and_parallel_calls(
     assert reference.returncode == 0, reference.stderr
     (out / "chaos").rename(out / "reference")
     run_dir = (out / "chaos").resolve()
-    rng = random.Random(20261125)
-    args: list[str | os.PathLike[str]] = ["run", scenario, "-o", out, "--run-id", "chaos"]
-    kills = 0
-    while True:
-        process = launch(*args, "-j", "2", cwd=tmp_path)
-        if kills == 0:  # before its first checkpoint a run has nothing to resume
-            wait_for(run_dir / ".simba" / "checkpoint.json", process)
-        if kills < KILLS:
-            try:
-                process.wait(rng.uniform(0.05, 0.6))
-            except subprocess.TimeoutExpired:
-                process.send_signal(signal.SIGKILL)
-                process.communicate(timeout=30)
-                kills += 1
-                json.loads((run_dir / ".simba" / "checkpoint.json").read_bytes())
-                args = ["run", "--resume", run_dir]
-                continue
-        _, stderr = process.communicate(timeout=120)
-        assert process.returncode == 0, stderr
-        break
+    args = ["run", scenario, "-o", out, "--run-id", "chaos", "-j", "2"]
+    kills = sigkill_and_resume(
+        args, run_dir, kills=KILLS, cwd=tmp_path, pause=(0.05, 0.6), seed=20261125
+    )
     assert kills == KILLS, "the run finished before it could be killed often enough"
     assert final_state(run_dir) == final_state(out / "reference")
     assert successes(run_dir) == successes(out / "reference")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import MODULES, launch, run_processes, wait_for
+from conftest import MODULES, final_state, launch, run_processes, sigkill_and_resume, wait_for
 
 from simba.engine.journal import read_trace
 
@@ -64,13 +64,6 @@ def kill(process: subprocess.Popen[str]) -> None:
     process.communicate(timeout=30)
 
 
-def final_state(run_dir: Path) -> tuple[Any, dict[str, Any]]:
-    """commonData and every module's moduleData from summary.json."""
-    summary = json.loads((run_dir / ".simba" / "summary.json").read_text())
-    assert summary["outcome"] == "success", summary["error"]
-    return summary["commonData"], {n: m["moduleData"] for n, m in summary["modules"].items()}
-
-
 def successes(run_dir: Path) -> list[tuple[str, str, int]]:
     """(module, mode, tick) of every successful call in trace.jsonl, in order."""
     trace = read_trace(run_dir / ".simba" / "trace.jsonl")
@@ -107,25 +100,10 @@ def test_sigkill_chaos_resume_matches_uninterrupted_run(
     assert reference.returncode == 0, reference.stderr
     run_dir = (out / "chaos").resolve()
 
-    rng = random.Random(20240601)
-    args: list[str | os.PathLike[str]] = ["run", scenario, "-o", out, "--run-id", "chaos"]
-    kills = 0
-    for _ in range(CHAOS_KILLS + 10):
-        process = launch(*args, cwd=tmp_path)
-        if kills == 0:  # before its first checkpoint a run has nothing to resume
-            wait_for(run_dir / ".simba" / "checkpoint.json", process)
-        if kills < CHAOS_KILLS:
-            try:
-                process.wait(rng.uniform(0.1, 1.0))
-            except subprocess.TimeoutExpired:
-                kill(process)
-                kills += 1
-                check_checkpoint(run_dir)
-                args = ["run", "--resume", run_dir]
-                continue
-        _, stderr = process.communicate(timeout=120)
-        assert process.returncode == 0, stderr
-        break
+    args = ["run", scenario, "-o", out, "--run-id", "chaos"]
+    kills = sigkill_and_resume(
+        args, run_dir, kills=CHAOS_KILLS, cwd=tmp_path, pause=(0.1, 1.0), seed=20240601
+    )
     assert kills == CHAOS_KILLS, "the run finished before it could be killed often enough"
     assert final_state(run_dir) == final_state(out / "reference")
     assert successes(run_dir) == successes(out / "reference")
