@@ -138,6 +138,8 @@ class Scenario:
     def missing_submitters(self) -> tuple[Problem, ...]:
         """A problem for each module whose Parsl provider submits with a command that is
         not on this machine's PATH (``sbatch`` for a SlurmProvider)."""
+        if all(module.parsl is None for module in self.modules):
+            return ()  # and no import of the Parsl settings, which most runs never need
         from shutil import which
 
         from simba.scenario.parsl_settings import ProviderKind
