@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from simba.cli.outcome import resume_command, tell
 from simba.cli.session import Session
 from simba.cli.terminal import Terminal, guarded, set_note_format
 
 if TYPE_CHECKING:
-    from simba.engine import Engine, RunOptions, RunSummary
+    from simba.engine import Engine, RunOptions
     from simba.observers.station import StationObserver
     from simba.scenario import Scenario
 
@@ -101,6 +102,12 @@ def _api_request(
 )
 @click.option("-v", "--verbose", is_flag=True, help="A line for every call.")
 @click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="Print only the outcome line and errors (failed attempts, the modules' ERROR lines).",
+)
+@click.option(
     "--api",
     metavar="[HOST:PORT]",
     is_flag=False,
@@ -124,6 +131,7 @@ def run(
     as_json: bool,
     jobs: int | None,
     verbose: bool,
+    quiet: bool,
     api: ApiRequest | None,
 ) -> None:
     """Run SCENARIO (a directory with driver.json and schedule.json, or one file).
@@ -158,19 +166,45 @@ def run(
         jobs=jobs,
         station_environment=None if station is None else os.environ,
     )
-    observers: list[Any] = [observer(terminal, as_json=as_json, verbose=verbose)]
-    if station is not None:
-        observers.insert(0, station)
+    display = observer(terminal, as_json=as_json, verbose=verbose, quiet=quiet)
+    observers: list[Any] = [display] if station is None else [station, display]
     engine = Engine(loaded, options, observers)
     _adopt_run_directory(engine)
+    continue_with = resume_command(engine.rundir.root, timeout=timeout, jobs=jobs)
+    _run_and_tell(engine, terminal, display, as_json=as_json, quiet=quiet, resume=continue_with)
+
+
+def _run_and_tell(
+    engine: Engine, terminal: Terminal, display: Any, *, as_json: bool, quiet: bool, resume: str
+) -> None:
+    """Run; then the summary (``as_json``) or the module table, the failure, the outcome.
+
+    A failure of a run that started is told here, once (see :mod:`simba.cli.outcome`),
+    and ends SIMBA with its exit status; one before the start goes up to the group.
+    """
+    from simba.errors import SimbaError
+
+    failure: SimbaError | None = None
     try:
         engine.run()
+    except SimbaError as exc:
+        if engine.summary is None:  # the run never started
+            raise
+        failure = exc
     finally:
-        if engine.summary is not None:  # None if the run never started
-            if as_json:
-                terminal.json(engine.summary.to_json())
-            else:
-                _module_table(terminal, engine.summary)
+        if hasattr(display, "close"):
+            display.close()  # the rich display, if the run ended without a RunFinished
+    summary = engine.summary
+    if summary is None:
+        return
+    if as_json:
+        terminal.json(summary.to_json())
+    told = Terminal(out=terminal.err) if as_json else terminal
+    tell(told, summary, continue_with=resume, quiet=quiet or as_json)
+    if failure is not None:
+        if str(failure) != summary.error:  # e.g. a record that could not be written after
+            told.error(str(failure))
+        raise click.exceptions.Exit(failure.exit_status)
 
 
 def run_options(
@@ -281,19 +315,19 @@ def _serve_api(address: tuple[str, int]) -> StationObserver:
     return StationObserver(guarded(sys.stdout), board)
 
 
-def observer(terminal: Terminal, *, as_json: bool, verbose: bool) -> Any:
+def observer(terminal: Terminal, *, as_json: bool, verbose: bool, quiet: bool = False) -> Any:
     """How a run's progress is shown: rich on a terminal, plain lines elsewhere."""
     if as_json:
         from simba.observers.plain import PlainObserver
 
-        return PlainObserver(terminal.err, verbose=verbose)
+        return PlainObserver(terminal.err, verbose=verbose, quiet=quiet)
     if terminal.rich:
         from simba.observers.progress import ProgressObserver
 
-        return ProgressObserver(terminal.console)
+        return ProgressObserver(terminal.console, quiet=quiet)
     from simba.observers.plain import PlainObserver
 
-    return PlainObserver(terminal.out, verbose=verbose)
+    return PlainObserver(terminal.out, verbose=verbose, quiet=quiet)
 
 
 def check_identifier(option: str, value: str | None) -> None:
@@ -302,27 +336,3 @@ def check_identifier(option: str, value: str | None) -> None:
 
     if value is not None and not is_identifier(value):
         raise click.BadParameter(f"{value!r}: {RULE}", param_hint=option)
-
-
-def _module_table(terminal: Terminal, summary: RunSummary) -> None:
-    rows = [
-        (
-            name,
-            m.calls,
-            m.failures,
-            round(m.wall_time, 6),
-            None if m.mean_wall_time is None else round(m.mean_wall_time, 6),
-            round(m.max_wall_time, 6),
-        )
-        for name, m in summary.modules.items()
-    ]
-    terminal.table("modules", ("module", "calls", "failed", "total s", "mean s", "max s"), rows)
-    if summary.services:
-        terminal.table(
-            "services",
-            ("service", "api", "jobsCompleted", "exit"),
-            [
-                (name, s.api, s.jobs_completed, s.signal or s.exit_code)
-                for name, s in summary.services.items()
-            ],
-        )

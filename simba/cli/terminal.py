@@ -53,9 +53,19 @@ class Terminal:
         out.flush()
 
     def error(self, text: str) -> None:
-        prefix = "\x1b[31merror:\x1b[0m " if _isatty(self.err) else "error: "
+        prefix = "\x1b[31merror:\x1b[0m " if _colour(self.err) else "error: "
         self.err.write(prefix + text + "\n")
         self.err.flush()
+
+    def outcome(self, text: str, outcome: str) -> None:
+        """A run's outcome line: bold, and green, red or yellow where colour is wanted."""
+        if self.rich:
+            from rich.text import Text
+
+            style = {"success": "green", "failed": "red"}.get(outcome, "yellow")
+            self.console.print(Text(text, style=f"bold {style}"), soft_wrap=True)
+        else:
+            self.line(text)
 
     def json(self, document: Any) -> None:
         self.line(json.dumps(document, indent=2, ensure_ascii=False))
@@ -85,6 +95,11 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.3f}"
     return str(value)
+
+
+def _colour(stream: TextIO) -> bool:
+    """Whether to colour what goes to ``stream``: a terminal, and no ``NO_COLOR`` set."""
+    return _isatty(stream) and not os.environ.get("NO_COLOR")
 
 
 def _isatty(stream: TextIO) -> bool:
