@@ -6,7 +6,7 @@ its *attempts* succeeded; the table's ``calls`` add up to the outcome line's cal
 ``attempts`` (``calls`` plus ``failed``) to the line's attempts.  The outcome line is
 the last line of the run's output, on a terminal and in a pipe alike::
 
-    run failed: 5/14 calls, 6 attempts in 0.41 s -> /home/me/runs/r1
+    run failed: 5/14 calls in 0.41 s, 6 attempts -> /home/me/runs/r1
 
 A failure is told once, before it, on stderr: the cause with the last lines of the
 module's log and the log's path (the engine's message), then the exact command that
@@ -32,10 +32,10 @@ def attempts(summary: RunSummary) -> int:
 
 
 def outcome_line(summary: RunSummary) -> str:
-    """``run success: 14/14 calls, 14 attempts in 0.23 s -> RUN_DIR``."""
+    """``run success: 14/14 calls in 0.23 s, 14 attempts -> RUN_DIR``."""
     return (
-        f"run {summary.outcome}: {summary.calls}/{summary.planned_calls} calls, "
-        f"{attempts(summary)} attempts in {summary.wall_time:.2f} s -> {summary.run_directory}"
+        f"run {summary.outcome}: {summary.calls}/{summary.planned_calls} calls in "
+        f"{summary.wall_time:.2f} s, {attempts(summary)} attempts -> {summary.run_directory}"
     )
 
 
