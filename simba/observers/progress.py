@@ -90,22 +90,28 @@ class ProgressObserver:
                 self.done += 1
                 self.succeeded += 1
             else:
-                self.console.print(f"[red]{escape(failed_attempt(event))}[/]", highlight=False)
+                self.console.print(
+                    f"[red]{escape(failed_attempt(event))}[/]", highlight=False, soft_wrap=True
+                )
         elif isinstance(event, ServiceStats):
             self.service_jobs[event.module] = event.jobs_completed
         elif isinstance(event, ModuleLine):
             if event.level == "ERROR" or not self.quiet:
                 style = "red" if event.level == "ERROR" else "cyan"
                 text = escape(module_line(event, self.times))
-                self.console.print(f"[{style}]{text}[/]", highlight=False)
+                self.console.print(f"[{style}]{text}[/]", highlight=False, soft_wrap=True)
         elif isinstance(event, RunWarning):
             if not self.quiet and self.warnings.is_new(event):
-                self.console.print(f"[yellow]{escape(warning(event))}[/]", highlight=False)
+                self.console.print(
+                    f"[yellow]{escape(warning(event))}[/]", highlight=False, soft_wrap=True
+                )
         elif isinstance(event, RunFinished):
             self.close()
             if not self.quiet:
                 for line in self.warnings.recap():
-                    self.console.print(f"[yellow]{escape(line)}[/]", highlight=False)
+                    self.console.print(
+                        f"[yellow]{escape(line)}[/]", highlight=False, soft_wrap=True
+                    )
 
     def _start(self, event: RunStarted) -> None:
         self.final_tick = event.final_tick
@@ -116,8 +122,8 @@ class ProgressObserver:
         if self.quiet:
             return
         first, second = started(event)
-        self.console.print(f"[bold]{escape(first)}[/]", highlight=False)
-        self.console.print(escape(second), highlight=False)
+        self.console.print(f"[bold]{escape(first)}[/]", highlight=False, soft_wrap=True)
+        self.console.print(escape(second), highlight=False, soft_wrap=True)
         self.live = Live(self, console=self.console, refresh_per_second=4, transient=False)
         self.live.start()
 
