@@ -19,8 +19,7 @@ _LOG_HEADER = "; last lines of its "
 
 
 def started(event: RunStarted) -> tuple[str, str]:
-    """``run ID: DIR`` and the range of ticks, times and calls: two lines at most 80 wide
-    (besides the directory's own length)."""
+    """``run ID: DIR``, and the range of ticks, times and calls."""
     carried = f", {event.calls_done} done before" if event.calls_done else ""
     return (
         f"run {event.run_id}: {event.run_dir}",

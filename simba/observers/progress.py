@@ -30,6 +30,7 @@ from simba.events import (
     RunFinished,
     RunStarted,
     RunWarning,
+    ServiceStarted,
     ServiceStats,
     TickStarted,
 )
@@ -95,6 +96,10 @@ class ProgressObserver:
                 )
         elif isinstance(event, ServiceStats):
             self.service_jobs[event.module] = event.jobs_completed
+        elif isinstance(event, ServiceStarted):
+            if not self.quiet:
+                line = f"service {event.module} ready at {event.api} (pid {event.pid})"
+                self.console.print(escape(line), highlight=False, soft_wrap=True)
         elif isinstance(event, ModuleLine):
             if event.level == "ERROR" or not self.quiet:
                 style = "red" if event.level == "ERROR" else "cyan"

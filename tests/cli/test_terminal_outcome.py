@@ -14,6 +14,7 @@ import os
 import re
 import select
 import shlex
+import signal
 import struct
 import subprocess
 import sys
@@ -41,11 +42,16 @@ CALLS_PER_MODULE = 14
 
 
 def in_terminal(
-    args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
+    args: list[str],
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    interrupt_after: str | None = None,
 ) -> tuple[int, str]:
     """Run ``simba ARGS`` with stdin, stdout and stderr on a new 80-column pseudo-terminal.
 
     Returns the exit status and everything the terminal received, escape codes and all.
+    ``interrupt_after``: send SIGINT (as Ctrl-C does) once the terminal has received this.
     """
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, COLUMNS, 0, 0))
@@ -76,6 +82,9 @@ def in_terminal(
             if not chunk:
                 break
             received += chunk
+            if interrupt_after and interrupt_after.encode() in received:
+                os.killpg(process.pid, signal.SIGINT)
+                interrupt_after = None
     finally:
         os.close(master)
     return process.wait(timeout=30), received.decode("utf-8", "replace")
@@ -279,3 +288,23 @@ def test_json_keeps_stdout_for_the_summary_and_tells_the_outcome_on_stderr(
     err = result.stderr.splitlines()
     assert outcome_pattern("failed", tmp_path / "runs" / "j", 7).fullmatch(err[-1])
     assert sum("boom: no such column" in line for line in err) == 1
+
+
+def test_an_interrupted_run_says_so_and_how_to_continue(
+    write_scenario: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Ctrl-C: the signal's message (with the command to continue) once, then the outcome."""
+    source = healthy(write_scenario, tmp_path, sleep=0.3)
+    run_dir = tmp_path / "runs" / "i"
+    status, text = in_terminal(
+        ["run", str(source), "-o", "runs", "--run-id", "i"], tmp_path, interrupt_after="tick 2 "
+    )
+    lines = screen_lines(text)
+    assert status == 130, text
+    assert lines[-2] == (
+        f"error: stopped by SIGINT; the run can be continued with 'simba run --resume {run_dir}'"
+    )
+    assert re.fullmatch(
+        r"run interrupted: \d+/28 calls in .* -> " + re.escape(str(run_dir)), lines[-1]
+    )
+    assert not any(line.startswith("to continue the run") for line in lines)

@@ -159,7 +159,8 @@ def test_resume_after_kill_stops_leftover_cells_and_appends_to_their_logs(
         log = (directory / ".sweep" / f"{cell}.log").read_text()
         started, resumed_at = log.find(f"cell {cell} started"), log.find(f"cell {cell} resumed")
         assert 0 <= started < resumed_at, log
-        assert f"run {cell}: ticks 0..3" in log[:resumed_at]  # the first attempt's output
+        first = log[:resumed_at]  # the first attempt's output
+        assert f"run {cell}: " in first and "\nticks 0..3 (" in first
     assert cell_processes(directory) == []
 
 
@@ -267,6 +268,6 @@ def test_a_cell_that_died_twice_is_reported_with_its_last_attempt_only(
     directory = tmp_path / "out" / "robust"
     error = summary(directory)["cells"][0]["error"]
     assert error.startswith("the cell's process ended without a summary")
-    assert "run c0: ticks 0..3" in error and "--- simba sweep" not in error
+    assert "run c0: " in error and "\nticks 0..3 (" in error and "--- simba sweep" not in error
     log = (directory / ".sweep" / "c0.log").read_text()
     assert log.count("--- simba sweep: cell c0") == 2
