@@ -58,7 +58,8 @@ class PlainObserver:
                 return
             self.done += 1
             if self.verbose:
-                self.write(f"  {event.module} {event.mode} ok in {event.wall_time:.3f} s")
+                call = f"{event.module} {event.mode} at tick {event.tick}"
+                self.write(f"  {call}: ok in {event.wall_time:.3f} s")
         elif isinstance(event, ModuleLine):
             if event.level == "ERROR" or not self.quiet:
                 self.write(f"  {module_line(event, self.times)}")
