@@ -14,7 +14,9 @@ cancellation stay the inner runner's.  What only an engine can do is done here:
   with the run directory is removed: what a SIGKILLed driver left behind is gone
   before its successor runs a call;
 - a ``resident`` module's container is started once and kept for the run (a new one
-  after a crash).
+  after a crash);
+- a ``service`` gets its command line from :func:`service_command` (the service host
+  starts it like any service).
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
+import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from simba.containers import engines
@@ -149,3 +152,29 @@ class ContainerRunner(Runner):
             self.inner.shutdown()
         finally:
             self.containers.remove_all()
+
+
+def service_command(
+    spec: ModuleSpec, environment: Mapping[str, str]
+) -> tuple[tuple[str, ...], dict[str, str], Callable[[], None]]:
+    """A service's engine command line, its environment and how to remove its container.
+
+    SIMBA picks a free port; the service listens on it on every interface of its
+    container (``SIMBA_SERVICE_PORT``) and the engine publishes it on the host's
+    127.0.0.1 only.  The container is hardened (all capabilities dropped,
+    no-new-privileges).
+    """
+    run_dir = Path(environment.get("SIMBA_RUN_DIR") or spec.working_directory)
+    port = free_port()
+    environment = {**environment, "SIMBA_SERVICE_PORT": str(port)}
+    containers = Containers(run_dir)
+    wrapped, name = containers.wrap(spec, service_port=port)
+    return wrapped.argv, environment, lambda: containers.stop(spec, name)
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
