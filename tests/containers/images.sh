@@ -2,13 +2,15 @@
 # Build the small local images the container tests use, without any registry:
 #   localhost/simba-test/busybox:1  a root file system of Debian's busybox-static
 #   localhost/simba-test/python:1   the same plus this host's python3 and its libraries
-# Usage: images.sh [ENGINE]   (default podman); images already present are kept.
+# Usage: images.sh [ENGINE]   (podman, the default, or docker); images present are kept.
 set -euo pipefail
 engine="${1:-podman}"
 busybox=$(command -v busybox)
 python=$(readlink -f /usr/bin/python3)  # Debian's, whose standard library is under /usr/lib
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+
+exists() { "$engine" image inspect "$1" >/dev/null 2>&1; }
 
 base() {  # a busybox root file system in $1
     mkdir -p "$1/bin" "$1/tmp" "$1/etc"
@@ -20,12 +22,12 @@ base() {  # a busybox root file system in $1
     echo "root:x:0:0:root:/:/bin/sh" >"$1/etc/passwd"
 }
 
-if ! "$engine" image exists localhost/simba-test/busybox:1 2>/dev/null; then
+if ! exists localhost/simba-test/busybox:1; then
     base "$tmp/busybox"
     tar -C "$tmp/busybox" -c . | "$engine" import - localhost/simba-test/busybox:1 >/dev/null
 fi
 
-if ! "$engine" image exists localhost/simba-test/python:1 2>/dev/null; then
+if ! exists localhost/simba-test/python:1; then
     root="$tmp/python"
     base "$root"
     version=$("$python" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
