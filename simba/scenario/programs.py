@@ -141,7 +141,8 @@ def find_package(
         return None
     what = f"module {entry['name']!r} ({package.descriptor.ident})"
     _check_module_data(problems, file, here, entry, package, what)
-    _check_requires(problems, file, here, entry, package, what)
+    if package.descriptor.image is None:  # an image brings its own Python and programs
+        _check_requires(problems, file, here, entry, package, what)
     return package
 
 
