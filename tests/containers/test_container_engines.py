@@ -68,7 +68,7 @@ def test_a_call_in_apptainer(engine: str, podman: str, tmp_path: Path) -> None:
     if shutil.which(engine) is None:
         pytest.skip(
             f"{engine} is not installed on this machine (Debian has no package for it); its "
-            "command line is checked in test_argv.py against its documented one"
+            "command line is checked in test_container_argv.py against its documented one"
         )
     archive, image = tmp_path / "busybox.tar", tmp_path / "busybox.sif"
     saved = ["podman", "save", "--format", "docker-archive", "-o", str(archive), BUSYBOX]
