@@ -23,15 +23,20 @@ This module imports only the standard library, so a module starts fast.
 from __future__ import annotations
 
 import copy
+import functools
+import hmac
 import json
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+
+if TYPE_CHECKING:
+    from email.message import Message
 
 __all__ = ["Context", "Module"]
 
@@ -83,6 +88,17 @@ class Context:
             services=dict(document.get("services") or {}),
             document=document,
         )
+
+    def service_headers(self, name: str) -> dict[str, str]:
+        """The header that authenticates a request to the service ``name``: its per-run
+        key, read from the key file the config document names (``{}`` if it names none)::
+
+            urllib.request.Request(url, headers=ctx.service_headers("kv"))
+        """
+        key_file = (self.services.get(name) or {}).get("keyFile")
+        if not key_file:
+            return {}
+        return {"Authorization": f"Bearer {Path(key_file).read_text(encoding='ascii').strip()}"}
 
     def tick_directory(self, tick: int | None = None) -> Path:
         """The run's directory for ``tick`` (default: the current tick)."""
@@ -177,6 +193,25 @@ class Module:
 
 
 _METHODS = {"start": "start", "step": "step", "end": "end"}
+
+
+def authorized(headers: Mapping[str, str] | Message) -> bool:
+    """Whether a request to this service carries the run's key: a service author's check,
+    ``if not authorized(self.headers): return self.send_error(401)``.
+
+    The key is in the file ``SIMBA_SERVICE_KEY_FILE`` names; a service started without
+    one (by hand, outside SIMBA) has nothing to check, and every request passes.
+    """
+    key_file = os.environ.get("SIMBA_SERVICE_KEY_FILE")
+    if not key_file:
+        return True
+    given = headers.get("Authorization") or ""
+    return hmac.compare_digest(given.encode(), f"Bearer {_key(key_file)}".encode())
+
+
+@functools.cache
+def _key(path: str) -> str:
+    return Path(path).read_text(encoding="ascii").strip()
 
 
 def _write_atomically(path: Path, document: dict[str, Any]) -> None:

@@ -137,6 +137,9 @@ _PATTERN_WORDS = {
     r"^https?://": "an http:// or https:// URL",
     r"^list:": "starting with 'list:'",
     r"^[0-9a-f]{64}$": "a SHA-256 digest in lowercase hex",
+    r"^[^\u0000\s]+$": "no white space or NUL character",
+    r"^[^\u0000,]+$": "no ',' or NUL character",
+    r"^[^\s@]+@sha256:[0-9a-f]{64}$": "an image pinned by digest: NAME@sha256:DIGEST",
 }
 
 

@@ -9,6 +9,11 @@ Standard library only.  It binds a free loopback port and prints ``API: <url>`` 
 - ``GET /kv/?prefix=<p>``: ``{key: value}`` of every key that starts with ``p``;
 - ``PUT /kv/<key>``: store the JSON body under the key (one job).
 
+Every request must carry the run's key (``Authorization: Bearer <key>``, the key file
+named by ``SIMBA_SERVICE_KEY_FILE``); one without it is refused with 401.  In a container
+it listens on ``$SIMBA_SERVICE_PORT`` on all of the container's interfaces (SIMBA
+publishes that port on the host's 127.0.0.1 only).
+
 Everything lives in ``$STATE_ROOT/store.json``, rewritten atomically after every write,
 so a restarted store (``simba run --resume``) still has its data and its count, and
 ``jobsCompleted`` never goes down.  It logs ``INFO:`` lines for what it does and an
@@ -23,6 +28,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from simba.module import authorized
 
 STORE = Path(os.environ["STATE_ROOT"]) / "store.json"
 MAX_BODY = 1 << 20
@@ -52,7 +59,17 @@ class Store:
 class Handler(BaseHTTPRequestHandler):
     store = None
 
+    def refused(self):
+        """Whether the request lacks the run's key (and has been answered with 401)."""
+        if authorized(self.headers):
+            return False
+        print(f"ERROR: refused {self.command} {self.path}: no valid key", flush=True)
+        self.answer(401, {"error": "send the run's key: Authorization: Bearer <key>"})
+        return True
+
     def do_GET(self):
+        if self.refused():
+            return
         url = urlsplit(self.path)
         if url.path == "/":
             self.answer(200, self.store.stats())
@@ -70,6 +87,8 @@ class Handler(BaseHTTPRequestHandler):
             self.answer(404, {"error": "unknown path"})
 
     def do_PUT(self):
+        if self.refused():
+            return
         url = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         if not url.path.startswith("/kv/") or len(url.path) == 4 or length > MAX_BODY:
@@ -100,7 +119,8 @@ class Handler(BaseHTTPRequestHandler):
 
 def main():
     Handler.store = Store(STORE)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    port = os.environ.get("SIMBA_SERVICE_PORT")  # in a container: published on 127.0.0.1
+    server = ThreadingHTTPServer(("0.0.0.0" if port else "127.0.0.1", int(port or 0)), Handler)
     print(f"API: http://127.0.0.1:{server.server_address[1]}", flush=True)
     print(f"INFO: serving {len(Handler.store.data)} keys from {STORE}", flush=True)
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))

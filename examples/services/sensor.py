@@ -26,6 +26,7 @@ class Sensor(Module):
             f"{ctx.services['kv']['api']}/kv/reading/{ctx.current_time.date()}",
             data=json.dumps(round(reading, 2)).encode(),
             method="PUT",
+            headers=ctx.service_headers("kv"),
         )
         OPENER.open(request, timeout=10).close()
         ctx.module_data["readings"] = ctx.module_data.get("readings", 0) + 1

@@ -19,8 +19,9 @@ from simba.module import Context, Module
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def fetch(api: str, prefix: str) -> dict[str, Any]:
-    with OPENER.open(f"{api}/kv/?prefix={prefix}", timeout=10) as response:
+def fetch(api: str, prefix: str, headers: dict[str, str]) -> dict[str, Any]:
+    request = urllib.request.Request(f"{api}/kv/?prefix={prefix}", headers=headers)
+    with OPENER.open(request, timeout=10) as response:
         found: dict[str, Any] = json.load(response)
     return found
 
@@ -28,7 +29,7 @@ def fetch(api: str, prefix: str) -> dict[str, Any]:
 class Smoother(Module):
     def step(self, ctx: Context) -> None:
         api = ctx.services["kv"]["api"]
-        readings = fetch(api, "reading/")
+        readings = fetch(api, "reading/", ctx.service_headers("kv"))
         last = [readings[key] for key in sorted(readings)][-7:]
         if not last:
             ctx.error("no readings in the store yet")
@@ -38,6 +39,7 @@ class Smoother(Module):
             f"{api}/kv/mean7/{ctx.current_time.date()}",
             data=json.dumps(mean).encode(),
             method="PUT",
+            headers=ctx.service_headers("kv"),
         )
         OPENER.open(request, timeout=10).close()
         ctx.common_data["mean7"] = mean
@@ -46,7 +48,10 @@ class Smoother(Module):
 
     def end(self, ctx: Context) -> None:
         api = ctx.services["kv"]["api"]
-        readings, means = fetch(api, "reading/"), fetch(api, "mean7/")
+        readings, means = (
+            fetch(api, "reading/", ctx.service_headers("kv")),
+            fetch(api, "mean7/", ctx.service_headers("kv")),
+        )
         days = sorted(key.partition("/")[2] for key in readings)
         report = [
             {"date": day, "reading": readings[f"reading/{day}"], "mean7": means.get(f"mean7/{day}")}

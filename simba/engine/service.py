@@ -15,10 +15,11 @@ import json
 import signal
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from simba.engine.service_key import KEY_FILE_VARIABLE, authorization, key_file
 from simba.engine.service_log import ServiceLog
 from simba.engine.summary import ServiceSummary, cannot_write
 from simba.errors import ServiceError, format_tail
@@ -83,6 +84,8 @@ class Service:
         self._poller: threading.Thread | None = None
         self._poll_failing = False
         self._log_broken = False
+        self.key_file: Path | None = None  # the per-run secret (service_key)
+        self._remove_container: Callable[[], None] | None = None
 
     # -- starting ------------------------------------------------------------------------
 
@@ -92,16 +95,24 @@ class Service:
             path.mkdir(parents=True, exist_ok=True, mode=0o700)
             path.chmod(0o700)  # mkdir's mode is subject to the umask; an old one may differ
         self.log.open()
+        run_dir = Path(self.environment.get("SIMBA_RUN_DIR") or self.directory.parent.parent)
+        self.key_file = key_file(run_dir, self.name)
         environment = {
             **self.environment,
             "STATE_ROOT": str(self.state_dir),
             "CACHE_ROOT": str(self.cache_dir),
             "ROOT_DIR": str(self.state_dir),
+            KEY_FILE_VARIABLE: str(self.key_file),
             **spec.env,
         }
+        argv = spec.argv
+        if spec.container is not None:  # DESIGN §15: the engine's command line (containers)
+            from simba.runners.container import service_command
+
+            argv, environment, self._remove_container = service_command(spec, environment)
         started = time.monotonic()
         try:
-            self.process = ModuleProcess(spec.argv, cwd=spec.working_directory, env=environment)
+            self.process = ModuleProcess(argv, cwd=spec.working_directory, env=environment)
         except OSError as exc:
             self.log.close()
             raise ServiceError(
@@ -258,9 +269,12 @@ class Service:
 
     def _poll_once(self, opener: Any, *, timeout: float) -> None:
         import http.client
+        import urllib.request
 
         try:
-            with opener.open(self.api, timeout=timeout) as response:
+            headers = authorization(self.key_file) if self.key_file is not None else {}
+            request = urllib.request.Request(self.api or "", headers=headers)
+            with opener.open(request, timeout=timeout) as response:
                 body = response.read(MAX_STATS_BYTES + 1)
             if len(body) > MAX_STATS_BYTES:
                 raise ValueError(f"its answer is longer than {MAX_STATS_BYTES} bytes")
@@ -318,6 +332,8 @@ class Service:
         if self._watcher is not None:
             self._ended.wait(timeout)
             self._watcher.join(timeout)
+        if self._remove_container is not None:  # whatever the engine's client left running
+            self._remove_container()
         try:
             self.log.close()
         except OSError as exc:

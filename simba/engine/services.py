@@ -98,7 +98,7 @@ class ServiceHost:
             for spec in sorted(services, key=lambda spec: -spec.priority)
         ]
         self._stopped = False
-        self._ready: tuple[tuple[str, str], ...] = ()
+        self._ready: tuple[tuple[str, str, Path | None], ...] = ()
         self._documents: dict[str, Mapping[str, str]] = {}
 
     def __call__(self, event: Event) -> None:
@@ -114,15 +114,19 @@ class ServiceHost:
 
     @property
     def documents(self) -> Mapping[str, Mapping[str, str]]:
-        """``services`` of a config document: ``{name: {"api": url}}`` of the ready services.
+        """``services`` of a config document: ``{name: {"api": url, "keyFile": path}}`` of
+        the ready services.
 
         The same object while no service starts or stops, so that a config written ahead
         can be seen to be still right.
         """
-        ready = tuple((s.name, s.api) for s in self.services if s.api is not None)
+        ready = tuple((s.name, s.api, s.key_file) for s in self.services if s.api is not None)
         if ready != self._ready:
             self._ready = ready
-            self._documents = {name: {"api": api} for name, api in ready}
+            self._documents = {  # keyFile: the per-run secret its callers send (service_key)
+                name: {"api": api, "keyFile": str(key)} if key else {"api": api}
+                for name, api, key in ready
+            }
         return self._documents
 
     def stop(self) -> None:

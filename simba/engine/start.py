@@ -55,7 +55,31 @@ def open_run(
     overwrite: bool,
     timeout: float | None,
 ) -> Opening:
-    """Create, continue or resume ``rundir``; lock it; where the run goes on from."""
+    """Create, continue or resume ``rundir``; lock it; where the run goes on from.
+
+    The images of modules in containers are resolved to digests and recorded; a resumed
+    run refuses a changed one (:mod:`simba.containers.pinning`).
+    """
+    opening = _open_run(scenario, rundir, resume=resume, overwrite=overwrite, timeout=timeout)
+    if scenario.containers:
+        from simba.containers.pinning import pin
+
+        try:
+            pin(scenario.containers, rundir.root / ".simba", resume=resume)
+        except SimbaError:
+            rundir.unlock()
+            raise
+    return opening
+
+
+def _open_run(
+    scenario: Scenario,
+    rundir: RunDirectory,
+    *,
+    resume: bool,
+    overwrite: bool,
+    timeout: float | None,
+) -> Opening:
     start = Position(mode=Mode.START.value, tick=scenario.timeline.initial_tick)
     continued = _continued_calls(scenario)
     if resume:

@@ -43,6 +43,8 @@ class Descriptor:
     license: str | None
     homepage: str | None
     document: Mapping[str, Any]
+    image: str | None = None
+    """A container image pinned by digest (``name@sha256:…``) the module runs in."""
 
     @property
     def full_name(self) -> str:
@@ -81,6 +83,7 @@ def parse_descriptor(document: Any, *, file: str) -> Descriptor:
         license=document.get("license"),
         homepage=document.get("homepage"),
         document=document,
+        image=document.get("image"),
     )
 
 

@@ -37,7 +37,20 @@ def default_runner(
     """The runner for a scenario whose modules have ``types``.
 
     ``parsl_directory`` is where Parsl keeps its own files, if a module is of type parsl.
+    With ``SIMBA_RUN_DIR`` in ``environment``, modules with a ``container`` run in it.
     """
+    runner = _typed_runner(types, environment, parsl_directory=parsl_directory)
+    run_dir = environment.get("SIMBA_RUN_DIR")
+    if run_dir is None:
+        return runner
+    from simba.runners.container import ContainerRunner, Containers
+
+    return ContainerRunner(runner, Containers(Path(run_dir), environment))
+
+
+def _typed_runner(
+    types: set[ModuleType], environment: Mapping[str, str], *, parsl_directory: Path
+) -> Runner:
     from simba.runners.local import LocalRunner
 
     local = LocalRunner(environment=environment)

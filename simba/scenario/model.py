@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from simba import placeholders
+from simba.containers.spec import Container
 from simba.errors import Problem
 from simba.scenario.timeline import Interval, Timeline
 
@@ -67,6 +68,8 @@ class ModuleSpec:
     """The installed package the module runs from (a schedule entry with ``package``)."""
     parsl: ExecutorSettings | None = None
     """Type ``parsl``: the executor (with its provider and launcher) that runs the calls."""
+    container: Container | None = None
+    """The container the module runs in (DESIGN §15); ``argv`` is then the command inside it."""
 
     @property
     def uses_module_dirs(self) -> bool:
@@ -175,6 +178,13 @@ class Scenario:
             modules=tuple(m.with_placeholders(values(m)) for m in self.modules),
             services=tuple(m.with_placeholders(values(m)) for m in self.services),
         )
+
+    @property
+    def containers(self) -> dict[str, Container]:
+        """The container of each module and service that has one, by name."""
+        return {
+            m.name: m.container for m in (*self.modules, *self.services) if m.container is not None
+        }
 
     @property
     def modules_with_dirs(self) -> tuple[str, ...]:

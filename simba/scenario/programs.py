@@ -48,8 +48,11 @@ def entry_argv(
     package: InstalledPackage | None,
 ) -> tuple[str, ...] | None:
     """The argv of an entry's ``command``, or of its package's command; None after a problem."""
+    inside = "container" in entry
     if "command" in entry:
-        return resolve_command(problems, file, f"{here}.command", entry["command"], base_dir)
+        return resolve_command(
+            problems, file, f"{here}.command", entry["command"], base_dir, in_container=inside
+        )
     if package is None:
         return None
     return resolve_command(
@@ -59,6 +62,7 @@ def entry_argv(
         package.descriptor.command,
         package.directory,
         package_dir=package.directory,
+        in_container=inside or package.descriptor.image is not None,
     )
 
 
@@ -70,8 +74,14 @@ def resolve_command(
     base_dir: Path,
     *,
     package_dir: Path | None = None,
+    in_container: bool = False,
 ) -> tuple[str, ...] | None:
-    """The argv of ``command``: ``/bin/sh -c …``, or the resolved program and its arguments."""
+    """The argv of ``command``: ``/bin/sh -c …``, or the resolved program and its arguments.
+
+    ``in_container``: the program runs in an image, so only a file of ``base_dir`` (bound
+    into the container at its own path) is resolved; any other name is the image's, and
+    ``{python}`` is the image's ``python3``.
+    """
     if isinstance(command, str):
         try:
             words = commands.split(command)
@@ -93,19 +103,29 @@ def resolve_command(
             "may be used in the arguments and env)",
         )
         return None
-    values = {"python": sys.executable}
+    values = {"python": "python3" if in_container else sys.executable}
     if package_dir is not None:
         values["packageDir"] = str(package_dir)
     try:
         first = placeholders.expand(argv[0], values)
     except KeyError:
         return None  # an unknown placeholder, reported by check_placeholders
+    if in_container:
+        return (_in_image(first, base_dir), *argv[1:])
     try:
         program = commands.find_program(first, base_dir)
     except commands.CommandError as exc:
         problems.add(file, where, str(exc))
         return None
     return (program, *argv[1:])
+
+
+def _in_image(program: str, base_dir: Path) -> str:
+    """A program of the scenario's directory as an absolute path; any other left as is."""
+    path = base_dir / Path(program).expanduser()
+    if ("/" in program or path.is_file()) and path.exists():
+        return str(path)
+    return program
 
 
 def find_package(
@@ -121,7 +141,8 @@ def find_package(
         return None
     what = f"module {entry['name']!r} ({package.descriptor.ident})"
     _check_module_data(problems, file, here, entry, package, what)
-    _check_requires(problems, file, here, entry, package, what)
+    if package.descriptor.image is None:  # an image brings its own Python and programs
+        _check_requires(problems, file, here, entry, package, what)
     return package
 
 

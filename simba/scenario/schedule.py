@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from simba.scenario import containers
 from simba.scenario.model import ModuleSpec, ModuleType
 from simba.scenario.problems import Problems
 from simba.scenario.programs import check_placeholders, entry_argv, find_package
@@ -130,6 +131,7 @@ def _module(
     cwd = _working_directory(problems, file, here, entry, base_dir)
     argv = entry_argv(problems, file, here, entry, base_dir, package)
     timeout = _bounds_and_timeout(problems, file, here, entry)
+    container = containers.parse(problems, file, here, entry, base_dir, package)
     if len(problems) > count or argv is None:
         return None
     priority = _priority(entry["priority"])
@@ -155,6 +157,7 @@ def _module(
         working_directory=cwd,
         package=package,
         parsl=parsl,
+        container=container,
         **service_timing,
     )
 

@@ -131,7 +131,9 @@ def test_service_is_ready_before_the_first_call_and_every_config_names_it(
         for mode, tick in [("start", 0), ("step", 0), ("step", 1), ("step", 2), ("end", 3)]
     ]
     config = json.loads((engine.rundir.root / "1" / "module_2.json").read_text())
-    assert config["services"] == {"svc": {"api": api}}
+    key = config["services"]["svc"]["keyFile"]  # the per-run secret (service_key)
+    assert config["services"] == {"svc": {"api": api, "keyFile": key}}
+    assert Path(key).stat().st_mode & 0o777 == 0o600
     summary = summary_of(engine.rundir.root)["services"]["svc"]
     assert summary["api"] == api
     assert summary["jobsCompleted"] == 5  # the last poll, just before SIGTERM
