@@ -77,8 +77,9 @@ def changes(connection: sqlite3.Connection, *, by_tick: bool = False) -> Iterato
 
 
 def flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """``(key path, leaf)`` for every leaf of ``value``; a non-empty object is no leaf."""
-    if isinstance(value, dict) and value:
+    """``(key path, leaf)`` for every leaf of ``value``; an object is a leaf only if empty
+    and nested (the top-level object of a call that set nothing gives no rows)."""
+    if isinstance(value, dict) and (value or not prefix):
         for key, item in value.items():
             yield from flatten(item, f"{prefix}.{key}" if prefix else str(key))
     else:
