@@ -13,6 +13,7 @@ import click
 from simba.cli.terminal import Terminal
 
 if TYPE_CHECKING:
+    from simba.record.reader import RunRecord
     from simba.record.status import RunStatus
     from simba.sweep.status import SweepStatus
 
@@ -251,10 +252,9 @@ def export(
     parquet = file_format == "parquet"
     if parquet:
         _check_parquet(output)
-    connection = _open_history(directory)
-    try:
+    with _open_history(directory) as record:
         if wide:
-            table = tables.wide_table(connection, selected)
+            table = tables.wide_table(record, selected)
             _write(
                 output,
                 parquet,
@@ -262,20 +262,18 @@ def export(
                 lambda out: tables.wide_parquet(table, out),
             )
         else:
-            rows = list(tables.long_rows(connection, selected))
+            rows = list(tables.long_rows(record, selected))
             _write(
                 output,
                 parquet,
                 lambda out: tables.write_long_csv(rows, out),
                 lambda out: tables.long_parquet(rows, out),
             )
-    finally:
-        connection.close()
 
 
-def _open_history(directory: Path) -> Any:
+def _open_history(directory: Path) -> RunRecord:
     from simba.errors import RunDirectoryError
-    from simba.record.status import database_path, open_database
+    from simba.record.reader import database_path, open_record
     from simba.sweep.status import is_sweep_directory
 
     if is_sweep_directory(directory):
@@ -291,7 +289,7 @@ def _open_history(directory: Path) -> Any:
             "before the database, which kept no state history (its .simba/summary.json "
             "holds the final state); run the scenario again to export its history"
         )
-    return open_database(path)
+    return open_record(path)
 
 
 def _check_parquet(output: Path | None) -> None:

@@ -28,28 +28,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import IO, Any
 
 from simba.errors import RunDirectoryError
+from simba.record.reader import RunRecord, StateRow
 
 LONG_COLUMNS = ("tick", "time", "module", "mode", "scope", "key", "value")
 _WILDCARDS = frozenset("*?[")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Change:
-    """One successful call's row of the ``state`` table, its JSON parsed."""
-
-    tick: int
-    time: str
-    module: str
-    mode: str
-    common_data: Mapping[str, Any]
-    module_data: Any
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,20 +48,9 @@ class WideTable:
     rows: tuple[tuple[int, str, tuple[int | float | None, ...]], ...]
 
 
-def changes(connection: sqlite3.Connection, *, by_tick: bool = False) -> Iterator[Change]:
-    """The ``state`` rows in plan order, or (``by_tick``) in tick order."""
-    order = "tick, phase, slot" if by_tick else "phase, tick, slot"
-    query = f"SELECT tick, time, module, mode, common_data, module_data FROM state ORDER BY {order}"
-    for tick, when, module, mode, common, data in connection.execute(query):
-        common_data = json.loads(common)
-        yield Change(
-            tick=tick,
-            time=when,
-            module=module,
-            mode=mode,
-            common_data=common_data if isinstance(common_data, dict) else {},
-            module_data=json.loads(data),
-        )
+def _by_tick(record: RunRecord) -> list[StateRow]:
+    """The state history in tick order (then plan order within a tick)."""
+    return sorted(record.state(), key=lambda row: (row.tick, row.phase, row.slot))
 
 
 def flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -147,10 +124,10 @@ class KeyFilter:
         )
 
 
-def long_rows(connection: sqlite3.Connection, keys: KeyFilter) -> Iterator[tuple[Any, ...]]:
+def long_rows(record: RunRecord, keys: KeyFilter) -> Iterator[tuple[Any, ...]]:
     """The long form's rows (after the header), values as Python objects."""
     seen: set[str] = set()
-    for change in changes(connection):
+    for change in record.state():
         scoped = (("commonData", change.common_data), ("moduleData", change.module_data))
         for scope, document in scoped:
             if scope == "moduleData" and document is None:
@@ -163,14 +140,14 @@ def long_rows(connection: sqlite3.Connection, keys: KeyFilter) -> Iterator[tuple
     keys.check(seen)
 
 
-def wide_table(connection: sqlite3.Connection, keys: KeyFilter) -> WideTable:
+def wide_table(record: RunRecord, keys: KeyFilter) -> WideTable:
     """The wide form: every numeric key's value after each tick, carried forward."""
     common: dict[str, Any] = {}
     modules: dict[str, Any] = {}
     ticks: list[tuple[int, str, dict[str, Any]]] = []
     numeric: set[str] = set()
     seen: set[str] = set()
-    for change in changes(connection, by_tick=True):
+    for change in _by_tick(record):
         common.update(change.common_data)
         if change.module_data is not None:
             modules[change.module] = change.module_data

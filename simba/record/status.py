@@ -14,11 +14,10 @@ recorded yet).
 
 from __future__ import annotations
 
-import json
 import shlex
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -26,9 +25,9 @@ from typing import Any, Literal
 from simba.errors import RunDirectoryError
 from simba.jsonfile import JSONFileError, read_json
 from simba.record.liveness import Liveness, check_driver
+from simba.record.reader import Attempt, RunMeta, RunRecord, database_path, open_record
 
 META = ".simba"
-DATABASE = "run.db"
 
 State = Literal["starting", "running", "success", "failed", "interrupted", "stopped", "unknown"]
 #: The states after which ``simba run --resume`` continues the run.
@@ -142,20 +141,6 @@ def is_run_directory(directory: Path) -> bool:
     return (directory / META).is_dir()
 
 
-def database_path(directory: Path) -> Path:
-    return directory / META / DATABASE
-
-
-def open_database(path: Path) -> sqlite3.Connection:
-    """A read-only connection to a run database (the driver may be writing it)."""
-    try:
-        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-        connection.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
-    except sqlite3.Error as exc:
-        raise RunDirectoryError(f"cannot read the run database {path}: {exc}") from None
-    return connection
-
-
 def run_status(directory: Path, *, now: float | None = None) -> RunStatus:
     """The status of the run in ``directory``; a directory that is no run: RunDirectoryError."""
     if not is_run_directory(directory):
@@ -167,113 +152,120 @@ def run_status(directory: Path, *, now: float | None = None) -> RunStatus:
     path = database_path(directory)
     if not path.is_file():
         return _from_files(directory)
-    connection = open_database(path)
     try:
-        return _from_database(directory, connection, now)
+        record = open_record(path)
+    except RunDirectoryError:
+        if check_driver(directory / META / "lock").alive:
+            return _from_files(directory)  # its driver is making it right now
+        raise
+    try:
+        with record:
+            return _from_record(directory, record, _progress(path), now)
     except sqlite3.Error as exc:
-        if "no such table" in str(exc):  # the driver is creating it right now
-            return _from_files(directory)
         raise RunDirectoryError(f"cannot read the run database {path}: {exc}") from None
-    finally:
-        connection.close()
 
 
 # -- the database ---------------------------------------------------------------------------
 
 
-def _meta(connection: sqlite3.Connection) -> dict[str, Any]:
-    meta: dict[str, Any] = {}
-    for key, value in connection.execute("SELECT key, value FROM meta"):
-        try:
-            meta[key] = json.loads(value)
-        except ValueError:
-            meta[key] = value
-    return meta
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Progress:
+    calls_done: int
+    tick: int | None
+    time: str | None
 
 
-def _from_database(directory: Path, connection: sqlite3.Connection, now: float) -> RunStatus:
-    meta = _meta(connection)
-    last = connection.execute(
-        "SELECT driver, pid, host, ended_at, outcome, error FROM drivers "
-        "ORDER BY driver DESC LIMIT 1"
-    ).fetchone()
+def _progress(path: Path) -> _Progress:
+    """How many calls succeeded and the last one's tick and time: two counts, not the
+    whole history that :meth:`RunRecord.state` would parse."""
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        done = connection.execute("SELECT count(*) FROM state").fetchone()[0]
+        last = connection.execute(
+            "SELECT tick, time FROM state ORDER BY phase DESC, tick DESC, slot DESC LIMIT 1"
+        ).fetchone()
+    finally:
+        connection.close()
+    return _Progress(calls_done=done, tick=last and last[0], time=last and last[1])
+
+
+def _from_record(directory: Path, record: RunRecord, progress: _Progress, now: float) -> RunStatus:
+    meta = record.meta()
+    drivers = record.drivers()
+    last = drivers[-1] if drivers else None
     liveness = check_driver(
         directory / META / "lock",
-        pid=last[1] if last else None,
-        host=last[2] if last else None,
+        pid=last.pid if last else None,
+        host=last.host if last else None,
     )
     state = _state(meta, last, liveness)
-    done = connection.execute(
-        "SELECT tick, time FROM state ORDER BY phase DESC, tick DESC, slot DESC LIMIT 1"
-    ).fetchone()
-    calls_done = connection.execute("SELECT count(*) FROM state").fetchone()[0]
-    attempts = connection.execute("SELECT count(*) FROM attempts").fetchone()[0]
-    planned = _int(meta.get("plannedCalls"))
-    running = _running(connection, last[0], now) if last and liveness.alive else ()
-    wall = _wall(connection, now)
+    attempts = record.attempts()
+    running = record.running() if liveness.alive else []
+    wall = _wall(drivers, now)
     return RunStatus(
         directory=directory,
         source="database",
         state=state,
-        run_id=_str(meta.get("runId")),
-        initial_tick=_int(meta.get("initialTick")),
-        final_tick=_int(meta.get("finalTick")),
-        tick=done[0] if done else None,
-        time=done[1] if done else None,
-        calls_done=calls_done,
-        planned_calls=planned,
-        attempts=attempts,
-        running=running,
-        last_error=_last_error(connection, meta, last),
-        eta_seconds=_eta(wall, calls_done, planned) if state == "running" else None,
+        run_id=meta.run_id,
+        initial_tick=meta.initial_tick,
+        final_tick=meta.final_tick,
+        tick=progress.tick,
+        time=progress.time,
+        calls_done=progress.calls_done,
+        planned_calls=meta.planned_calls,
+        attempts=len(attempts),
+        running=tuple(
+            RunningCall(
+                module=a.module,
+                mode=a.mode,
+                tick=a.tick,
+                attempt=a.attempt,
+                seconds=max(0.0, now - a.started_at),
+            )
+            for a in running
+        ),
+        last_error=_last_error(meta, last, attempts),
+        eta_seconds=_eta(wall, progress.calls_done, meta.planned_calls)
+        if state == "running"
+        else None,
         wall_seconds=wall,
         driver=Driver(
-            number=last[0] if last else None,
-            pid=liveness.pid if liveness.alive else (last[1] if last else None),
-            host=last[2] if last else None,
+            number=last.driver if last else None,
+            pid=liveness.pid if liveness.alive else (last.pid if last else None),
+            host=last.host if last else None,
             alive=liveness.alive,
             checked_by=liveness.method,
         ),
     )
 
 
-def _state(meta: Mapping[str, Any], last: Any, liveness: Liveness) -> State:
-    outcome = meta.get("outcome")
-    if outcome in ("success", "failed", "interrupted"):
-        return outcome  # type: ignore[no-any-return]
+_ENDS = ("success", "failed", "interrupted")
+
+
+def _state(meta: RunMeta, last: Any, liveness: Liveness) -> State:
+    if meta.outcome in _ENDS:
+        return meta.outcome  # type: ignore[return-value]
     if liveness.alive:
         return "running"
-    if liveness.alive is None and last is not None and last[3] is None:
-        return "unknown"
     if last is None:
         return "starting" if liveness.alive is None else "stopped"
-    if last[4] in ("success", "failed", "interrupted"):
-        return last[4]  # type: ignore[no-any-return]
+    if liveness.alive is None and last.ended_at is None:
+        return "unknown"
+    if last.outcome in _ENDS:
+        return last.outcome  # type: ignore[no-any-return]
     return "stopped"
 
 
-def _running(connection: sqlite3.Connection, driver: int, now: float) -> tuple[RunningCall, ...]:
-    rows = connection.execute(
-        "SELECT module, mode, tick, attempt, started_at FROM attempts "
-        "WHERE driver = ? AND ended_at IS NULL AND superseded = 0 ORDER BY started_at, id",
-        (driver,),
-    ).fetchall()
-    return tuple(
-        RunningCall(module=m, mode=mode, tick=t, attempt=a, seconds=max(0.0, now - s))
-        for m, mode, t, a, s in rows
-    )
-
-
-def _wall(connection: sqlite3.Connection, now: float) -> float | None:
-    """The wall time the run's drivers have worked so far (the gaps between them left out)."""
-    rows = connection.execute("SELECT started_at, ended_at FROM drivers").fetchall()
-    if not rows:
+def _wall(drivers: Sequence[Any], now: float) -> float | None:
+    """The wall time the run's drivers have worked so far (the gaps between them left out);
+    a driver killed without an end counts until the next one started (or now)."""
+    if not drivers:
         return None
-    ends = [end for _, end in rows if end is not None]
-    latest = max([now, *ends]) if any(end is None for _, end in rows) else max(ends)
     total = 0.0
-    for started, ended in rows:
-        total += max(0.0, (ended if ended is not None else latest) - started)
+    for index, driver in enumerate(drivers):
+        following = drivers[index + 1].started_at if index + 1 < len(drivers) else now
+        ended = driver.ended_at if driver.ended_at is not None else following
+        total += max(0.0, ended - driver.started_at)
     return total
 
 
@@ -283,20 +275,18 @@ def _eta(wall: float | None, done: int, planned: int | None) -> float | None:
     return max(0.0, wall / done * (planned - done))
 
 
-def _last_error(connection: sqlite3.Connection, meta: Mapping[str, Any], last: Any) -> str | None:
-    if meta.get("error"):
-        return str(meta["error"])
-    if last is not None and last[5]:
-        return str(last[5])
-    row = connection.execute(
-        "SELECT module, mode, tick, attempt, outcome, reason FROM attempts "
-        "WHERE outcome IS NOT NULL AND outcome != 'success' ORDER BY ended_at DESC, id DESC "
-        "LIMIT 1"
-    ).fetchone()
-    if row is None:
+def _last_error(meta: RunMeta, last: Any, attempts: Sequence[Attempt]) -> str | None:
+    if meta.error:
+        return meta.error
+    if last is not None and last.error:
+        return str(last.error)
+    failed = [a for a in attempts if a.outcome is not None and a.outcome != "success"]
+    if not failed:
         return None
-    module, mode, tick, attempt, outcome, reason = row
-    return f"module {module!r} ({mode} at tick {tick}, attempt {attempt}): {reason or outcome}"
+    a = max(failed, key=lambda a: (a.ended_at or 0.0, a.id))
+    return f"module {a.module!r} ({a.mode} at tick {a.tick}, attempt {a.attempt}): " + (
+        a.reason or a.outcome or "failed"
+    )
 
 
 # -- a run from before the database ---------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import signal
 import subprocess
 import sys
@@ -90,7 +91,7 @@ def test_a_run_in_progress_then_killed_then_resumed(
     text = run_cli("status", run_dir, cwd=tmp_path).stdout
     assert "gone before the end" in text and f"resume:  simba run --resume {run_dir}" in text
     resumed = subprocess.run(
-        [sys.executable, "-m", *gone["resumeCommand"].split()[1:]],
+        [sys.executable, "-m", *shlex.split(gone["resumeCommand"])],  # simba run --resume ...
         capture_output=True,
         text=True,
         check=False,
