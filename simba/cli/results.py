@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from simba.cli.terminal import Terminal
+from simba.cli.terminal import Terminal, set_note_format
 
 if TYPE_CHECKING:
     from simba.record.reader import RunRecord
@@ -313,7 +313,10 @@ def _write(output: Path | None, parquet: bool, as_csv: Any, as_parquet: Any) -> 
             as_parquet(sys.stdout.buffer)
             sys.stdout.buffer.flush()
         else:
-            as_csv(Terminal().out)
+            terminal = Terminal()
+            set_note_format(terminal.err, None)  # `simba export RUN | head` stops quietly
+            as_csv(terminal.out)
+            terminal.out.flush()
         return
     partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
     try:
