@@ -330,3 +330,11 @@ def test_the_docs_name_every_table_and_column() -> None:
         assert f"``{table}``" in page, table
         for column in connection.execute(f"PRAGMA table_info({table})"):
             assert f"``{column[1]}``" in page, f"{table}.{column[1]}"
+
+
+def test_the_docs_example_reads_a_run_as_it_says(tmp_path: Path) -> None:
+    """docs/record.rst's example runs the quickstart and prints what its comments say."""
+    from test_docs_examples import DOCS, Session, run_python_block
+
+    shutil.copytree(EXAMPLES / "quickstart", tmp_path / "examples" / "quickstart")
+    run_python_block(Session(tmp_path), DOCS / "record.rst", "record-read")
