@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import time
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import EXAMPLES, MODULES, launch, run_cli, sigkill_and_resume, wait_for
 from db_rows import database, rows, state_rows, successful_attempts
 
@@ -338,3 +341,33 @@ def test_the_docs_example_reads_a_run_as_it_says(tmp_path: Path) -> None:
 
     shutil.copytree(EXAMPLES / "quickstart", tmp_path / "examples" / "quickstart")
     run_python_block(Session(tmp_path), DOCS / "record.rst", "record-read")
+
+
+@pytest.mark.skipif(find_spec("parsl") is None, reason="Parsl is not installed")
+def test_parsl_calls_record_their_executor_block_job_and_worker_host(
+    write_scenario: Any, tmp_path: Path
+) -> None:
+    """A type-parsl call's attempt names its executor, the worker's block and host, and
+    the block's job id as Parsl's provider gave it; its resource usage is NULL."""
+    executor = {"type": "HighThroughputExecutor", "label": "pool", "max_workers": 1}
+    scenario = write_scenario(
+        [
+            {
+                "name": "p",
+                "priority": 1,
+                "type": "parsl",
+                "command": str(MODULES / "ok.sh"),
+                "executor": executor,
+            }
+        ]
+    )
+    result = run_cli("run", scenario, "--run-id", "parsl", cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr
+    with open_record(tmp_path / "runs" / "parsl") as record:
+        attempts = record.attempts()
+    assert len(attempts) == 5 and {a.runner for a in attempts} == {"parsl"}
+    for attempt in attempts:
+        assert (attempt.executor, attempt.block_id) == ("pool", "0")
+        assert attempt.job_id and attempt.host == socket.gethostname()
+        assert attempt.user_cpu is None and attempt.max_rss_kb is None
+    assert list((tmp_path / "runs" / "parsl" / ".simba" / "parsl" / "where").iterdir()) == []
