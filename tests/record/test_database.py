@@ -371,3 +371,34 @@ def test_parsl_calls_record_their_executor_block_job_and_worker_host(
         assert attempt.job_id and attempt.host == socket.gethostname()
         assert attempt.user_cpu is None and attempt.max_rss_kb is None
     assert list((tmp_path / "runs" / "parsl" / ".simba" / "parsl" / "where").iterdir()) == []
+
+
+def test_service_stats_and_warnings_are_recorded(write_scenario: Any, tmp_path: Path) -> None:
+    """Each new jobsCompleted of a service is a service_stats row; its warnings are messages."""
+    service = {
+        "name": "svc",
+        "type": "service",
+        "priority": 100,
+        "command": str(MODULES / "svc_service.py"),
+        "readyTimeout": 5,
+        "statsInterval": 0.1,
+        "env": {"SVC_JOBS": "E,J,3,5,2,6"},
+    }
+    client = {
+        "name": "client",
+        "priority": 1,
+        "command": str(MODULES / "svc_client.py"),
+        "moduleData": {"sleep": 0.6},
+    }
+    scenario = write_scenario([service, client])
+    result = run_cli("run", scenario, "-o", tmp_path / "out", "--run-id", "s", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    with open_record(tmp_path / "out" / "s") as record:
+        stats = record.service_stats()
+        warnings = [m for m in record.messages() if m.level == "WARNING" and m.module == "svc"]
+        modules = {m.module: m.type for m in record.modules()}
+    assert [s.jobs_completed for s in stats] == [3, 5, 2, 6]
+    assert [s.at for s in stats] == sorted(s.at for s in stats)
+    assert {s.module for s in stats} == {"svc"}
+    assert len(warnings) == 2 and "went down from 5 to 2" in warnings[1].text
+    assert modules == {"svc": "service", "client": "local"}
