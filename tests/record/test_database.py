@@ -402,3 +402,28 @@ def test_service_stats_and_warnings_are_recorded(write_scenario: Any, tmp_path: 
     assert {s.module for s in stats} == {"svc"}
     assert len(warnings) == 2 and "went down from 5 to 2" in warnings[1].text
     assert modules == {"svc": "service", "client": "local"}
+
+
+def test_a_failed_run_records_why_it_stopped(write_scenario: Any, tmp_path: Path) -> None:
+    """A module that exits 3: its attempt says exit 3 with the reason, meta and the driver
+    say failed with the whole error, and the calls before it have their state rows."""
+    scenario = write_scenario(
+        [
+            {"name": "ok", "priority": 2, "command": str(MODULES / "ok.sh")},
+            {"name": "bad", "priority": 1, "command": str(MODULES / "exit3.sh")},
+        ]
+    )
+    result = run_cli("run", scenario, "-o", tmp_path / "out", "--run-id", "f", cwd=tmp_path)
+    assert result.returncode == 1
+    with open_record(tmp_path / "out" / "f") as record:
+        meta, (driver,) = record.meta(), record.drivers()
+        attempts, state = record.attempts(), list(record.state())
+    assert meta.outcome == driver.outcome == "failed"
+    assert meta.error == driver.error and "exited with code 3" in (meta.error or "")
+    assert [(a.module, a.outcome, a.exit_code) for a in attempts] == [
+        ("ok", "success", 0),
+        ("bad", "exit", 3),
+    ]
+    assert attempts[1].reason and "bad" in attempts[1].reason
+    assert attempts[1].status_sha256 is None and attempts[1].ended_at is not None
+    assert [(s.module, s.mode) for s in state] == [("ok", "start")]
