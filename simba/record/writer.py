@@ -85,7 +85,14 @@ class Recorder:
         self._tick_time: tuple[int, str] | None = None
         self._earlier: dict[tuple[str, str, int], list[EarlierAttempt]] = {}
         self._runners = {m.module: m.type for m in modules}
-        self._begin(identity, modules, reopening)
+        try:
+            self._begin(identity, modules, reopening)
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise RecordError(
+                f"cannot write the run database {path} ({exc}); make sure the run "
+                "directory is writable and has space, and run again"
+            ) from None
         self._closed = threading.Event()
         self._committer = threading.Thread(
             target=self._commit_now_and_then, name="simba-record", daemon=True
