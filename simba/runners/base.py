@@ -27,13 +27,15 @@ The contract, which holds for every runner:
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
-from simba.events import Level
+from simba.events import Level, Placement, Usage
 from simba.scenario import ModuleSpec
 
 
@@ -60,6 +62,19 @@ class CallResult:
     """``(level, text)`` of the ``INFO:`` / ``ERROR:`` lines the module printed."""
     error: str | None = None
     """Why the call failed before any exit status could count (e.g. it could not start)."""
+    usage: Usage | None = None
+    """The module process's CPU time and peak memory for this call, where measured."""
+    placement: Placement | None = None
+    """Where the call ran, where the back-end says (Parsl's executor, block and job)."""
+
+
+def rusage_of(usage: Any) -> Usage | None:
+    """A :class:`Usage` from an ``os.wait4`` ``struct_rusage`` (``ru_maxrss`` is KiB on Linux)."""
+    if usage is None:
+        return None
+    return Usage(
+        user_cpu=usage.ru_utime, system_cpu=usage.ru_stime, max_rss_kb=int(usage.ru_maxrss)
+    )
 
 
 class Runner(ABC):
@@ -87,3 +102,28 @@ class Runner(ABC):
         traceback: TracebackType | None,
     ) -> None:
         self.shutdown()
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def proc_usage(pid: int) -> tuple[float, float, int | None] | None:
+    """A live process's user and system CPU seconds and peak RSS (KiB) from /proc; ``None``
+    where there is no /proc (or the process is gone)."""
+    try:
+        stat, status = _read(f"/proc/{pid}/stat"), _read(f"/proc/{pid}/status")
+        fields = stat[stat.rindex(b")") + 2 :].split()
+        user, system = int(fields[11]) / _CLOCK_TICKS, int(fields[12]) / _CLOCK_TICKS
+    except (OSError, ValueError, IndexError):
+        return None
+    start = status.find(b"VmHWM:")
+    peak = int(status[start + 6 :].split()[0]) if start >= 0 else None
+    return user, system, peak
+
+
+def _read(path: str) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return os.read(fd, 16384)
+    finally:
+        os.close(fd)
