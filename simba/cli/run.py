@@ -111,6 +111,11 @@ def _api_request(
     "the run's status there as JSON (default 127.0.0.1 and a free port); progress and "
     "failures go to stdout as INFO:/ERROR: lines, everything else to stderr.",
 )
+@click.option(
+    "--stop-grace",
+    callback=_seconds,
+    help="With --api: most seconds from SIGTERM to SIMBA's end (default 4).",
+)
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -125,16 +130,22 @@ def run(
     jobs: int | None,
     verbose: bool,
     api: ApiRequest | None,
+    stop_grace: float | None,
 ) -> None:
     """Run SCENARIO (a directory with driver.json and schedule.json, or one file).
 
     With --resume RUN_DIR, continue that run from its last checkpoint instead (its
     scenario is found from the run directory; the files must not have changed).
 
-    With --api, SIMBA is a Station / Checker module: when the scenario names no
-    outputDirectory, runs go under $STATE_ROOT (or $ROOT_DIR) and the services' caches
-    under $CACHE_ROOT; SIGTERM stops the run with a checkpoint for --resume.
+    With --api, SIMBA is a Station / Checker module: runs go under $ROOT_DIR (else
+    $STATE_ROOT), the services' caches under $CACHE_ROOT; the same command resumes the
+    run or serves the finished one; SIMBA never exits on its own, and SIGTERM ends it
+    within --stop-grace seconds.
     """
+    if api is not None:  # SIMBA as a Station / Checker module: a life cycle of its own
+        from simba.cli.hosted import run_hosted_command
+
+        run_hosted_command(api.address, api.scenario, ctx.params)
     station = None
     if api is not None:
         # First, so that the API line is the first line on stdout.
