@@ -147,6 +147,24 @@ def other_processes(*, marked: str | None = None, holding: Path | None = None) -
             yield int(entry.name)
 
 
+def group_alive(pgid: int) -> bool:
+    """Whether process group ``pgid`` has a live member (zombies do not count: a leader
+    that exited but is not reaped yet still holds the group id).  Linux only."""
+    proc = Path("/proc")
+    if not proc.is_dir():  # pragma: no cover - not Linux
+        return False
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
+            return True
+    return False
+
+
 def _has(environ: Path, marker: bytes) -> bool:
     return marker in environ.read_bytes().split(b"\0")
 
