@@ -39,11 +39,6 @@ class LifetimeJobs:
         with self._lock:
             return sum(self._runs.values())
 
-    def count(self, run: str) -> int:
-        """The highest count recorded for ``run``."""
-        with self._lock:
-            return self._runs.get(run, 0)
-
     def record(self, run: str, jobs: int) -> int:
         """``run`` has done ``jobs`` successful calls: persist a new high, return the total."""
         with self._lock:

@@ -225,10 +225,9 @@ class StationObserver:
             self._run_finished(event)
 
     def _run_started(self, event: RunStarted) -> None:
-        if self.lifetime is not None:  # a call re-run after a SIGKILL is not counted twice
-            self.jobs_completed = max(event.calls_done, self.lifetime.count(self.run_key))
-        else:
-            self.jobs_completed = event.calls_done
+        # The run's true count; the lifetime count keeps each run's highest, so a call
+        # cut off by a SIGKILL after it was shown, and run again, is not counted twice.
+        self.jobs_completed = event.calls_done
         self.final_tick = event.final_tick
         self.board.update(
             state="running",
