@@ -165,16 +165,12 @@ def run_hosted(request: HostedRequest) -> NoReturn:
         if not (isinstance(exc, RunInterrupted) and stopper.requested.is_set()):
             station.fail(exc)
             Terminal(out=sys.stderr).error(_message(exc))
-    if stopper.requested.is_set():
-        stopper.end()
-    heartbeat_at = time.monotonic() + REMIND_INTERVAL
-    while not stopper.wait(min(REMIND_INTERVAL, max(0.0, heartbeat_at - time.monotonic()))):
+    while not stopper.requested.is_set():
         if getattr(out, "broken", False):  # the host has gone: nobody to serve
             sys.exit(0 if station.board.snapshot()[0]["state"] == "finished" else 1)
+        if stopper.wait(REMIND_INTERVAL):
+            break
         station.remind()
-        heartbeat_at = time.monotonic() + REMIND_INTERVAL
-    if getattr(out, "broken", False):
-        sys.exit(0)
     stopper.end()
 
 
