@@ -85,7 +85,9 @@ def module_root(environment: Mapping[str, str]) -> Path | None:
 
 def derived_run_id(scenario: Scenario) -> str:
     """A run id that stays the same for the same scenario files: name and fingerprint."""
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", scenario.source.stem or "run").strip(".-")
+    source = scenario.source
+    stem = source.parent.name if source.name in ("schedule.json", "driver.json") else source.stem
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", stem or "run").strip(".-")
     return f"{name[:64] or 'run'}-{scenario.fingerprint[:12]}"
 
 
