@@ -241,6 +241,7 @@ class Guard:
                 [sys.executable, "-I", "-c", _GUARD, f"SIMBA_RUN_DIR={run_dir}"],
                 stdin=read_fd,
                 stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,  # holds none of the host's pipes open
                 env=environment,
                 start_new_session=True,
             )
