@@ -2,7 +2,7 @@
 
 The fixture installs the pinned ``@filecoin-station/core`` with ``npm install
 --ignore-scripts`` (nothing of the package runs at install time) into a cache directory
-(``$SIMBA_TEST_CACHE``, default ``~/.cache/simba-tests``) once; ``.ci/run`` installs it
+(``$SIMBA_HOSTS_CACHE``, default ``~/.cache/simba-tests``) once; ``.ci/run`` installs it
 ahead.  Without Node or npm, or without the registry, the tests skip and say why.
 
 ``station_core.mjs`` runs Core 17.0.1's unmodified ``lib/bacalhau.js`` inside Core's own
@@ -46,7 +46,7 @@ CORE_PACKAGE = "@filecoin-station/core"
 
 
 def cache_directory() -> Path:
-    return Path(os.environ.get("SIMBA_TEST_CACHE") or Path.home() / ".cache" / "simba-tests")
+    return Path(os.environ.get("SIMBA_HOSTS_CACHE") or Path.home() / ".cache" / "simba-tests")
 
 
 def install_core(prefix: Path) -> Path:
