@@ -147,6 +147,24 @@ def other_processes(*, marked: str | None = None, holding: Path | None = None) -
             yield int(entry.name)
 
 
+def group_alive(pgid: int) -> bool:
+    """Whether process group ``pgid`` has a live member (zombies do not count: a leader
+    that exited but is not reaped yet still holds the group id).  Linux only."""
+    proc = Path("/proc")
+    if not proc.is_dir():  # pragma: no cover - not Linux
+        return False
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
+            return True
+    return False
+
+
 def _has(environ: Path, marker: bytes) -> bool:
     return marker in environ.read_bytes().split(b"\0")
 
@@ -168,3 +186,72 @@ def describe_leftovers(leftovers: Iterable[str]) -> str:
         f"ended and were stopped: {', '.join(names)}; a module must stop the processes it "
         "starts before it returns"
     )
+
+
+#: The guard's program (standard library only, so it starts in milliseconds): it waits
+#: for end of file on its stdin, which comes when the driver has ended however it ended
+#: (the kernel closes the driver's end of the pipe even after a SIGKILL), then SIGKILLs
+#: every process marked with the run, scanning again until none is left.
+_GUARD = """
+import os, signal, sys
+for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    signal.signal(signum, signal.SIG_IGN)
+while os.read(0, 4096):
+    pass
+marker, own = sys.argv[1].encode(), os.getpid()
+for _ in range(20):
+    found = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == own:
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as handle:
+                if marker not in handle.read().split(b"\\0"):
+                    continue
+            os.kill(int(name), signal.SIGKILL)
+            found += 1
+        except OSError:
+            pass
+    if not found:
+        break
+"""
+
+
+class Guard:
+    """A small process that stops a run's processes when the driver dies, even by SIGKILL.
+
+    ``simba run --api`` starts one per run: a host SIGKILLs its module 5 s after
+    SIGTERM, and a module process that ignores SIGTERM must not outlive SIMBA.  A
+    ``PR_SET_PDEATHSIG`` in each module process would reach only the processes SIMBA
+    started itself, not what they started (``sh -c``'s worker, a daemon); the guard
+    finds them all by their ``SIMBA_RUN_DIR`` marker, as :func:`kill_leftovers` does.
+    It runs in a session of its own (a signal to SIMBA's group leaves it alone), holds
+    the read end of a pipe whose write end only SIMBA holds, and exits when it has
+    done its work; a driver that ends normally leaves it nothing to find.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        import subprocess
+        import sys
+
+        read_fd, self._write_fd = os.pipe()  # both ends non-inheritable: no module gets them
+        environment = {k: v for k, v in os.environ.items() if k != "SIMBA_RUN_DIR"}
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-I", "-c", _GUARD, f"SIMBA_RUN_DIR={run_dir}"],
+                stdin=read_fd,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,  # holds none of the host's pipes open
+                env=environment,
+                start_new_session=True,
+            )
+        finally:
+            os.close(read_fd)
+
+    def close(self) -> None:
+        """The driver is done with its run: let the guard sweep (nothing, normally) and end."""
+        if self._write_fd >= 0:
+            os.close(self._write_fd)
+            self._write_fd = -1
+            with contextlib.suppress(Exception):
+                self.process.wait(5)

@@ -65,6 +65,23 @@ def main(argv: list[str] | None = None) -> NoReturn:
         Terminal().error("aborted")
         sys.exit(130)
     except click.ClickException as exc:
+        api = _api_value(sys.argv[1:] if argv is None else argv)
+        if api is not None and isinstance(exc, click.UsageError):
+            from simba.cli.hosted import hosted_usage_error
+
+            hosted_usage_error(api, exc.format_message())  # a module never exits on its own
         exc.show()
         sys.exit(exc.exit_code)
     sys.exit(status if isinstance(status, int) else 0)  # an int: the status of an Exit
+
+
+def _api_value(args: list[str]) -> str | None:
+    """For ``simba run --api …``: the word after ``--api`` (``""`` if none); else ``None``."""
+    if not args or args[0] != "run":
+        return None
+    for i, word in enumerate(args):
+        if word.startswith("--api="):
+            return word.partition("=")[2]
+        if word == "--api":
+            return args[i + 1] if i + 1 < len(args) else ""
+    return None

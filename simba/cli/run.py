@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,12 +16,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from simba.cli.outcome import resume_command, tell
-from simba.cli.session import Session
-from simba.cli.terminal import Terminal, guarded, set_note_format
+from simba.cli.terminal import Terminal, set_note_format
 
 if TYPE_CHECKING:
     from simba.engine import Engine, RunOptions
-    from simba.observers.station import StationObserver
     from simba.scenario import Scenario
 
 
@@ -118,6 +115,11 @@ def _api_request(
     "the run's status there as JSON (default 127.0.0.1 and a free port); progress and "
     "failures go to stdout as INFO:/ERROR: lines, everything else to stderr.",
 )
+@click.option(
+    "--stop-grace",
+    callback=_seconds,
+    help="With --api: most seconds from SIGTERM to SIMBA's end (default 4).",
+)
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -133,24 +135,25 @@ def run(
     verbose: bool,
     quiet: bool,
     api: ApiRequest | None,
+    stop_grace: float | None,
 ) -> None:
     """Run SCENARIO (a directory with driver.json and schedule.json, or one file).
 
     With --resume RUN_DIR, continue that run from its last checkpoint instead (its
     scenario is found from the run directory; the files must not have changed).
 
-    With --api, SIMBA is a Station / Checker module: when the scenario names no
-    outputDirectory, runs go under $STATE_ROOT (or $ROOT_DIR) and the services' caches
-    under $CACHE_ROOT; SIGTERM stops the run with a checkpoint for --resume.
+    With --api, SIMBA is a Station / Checker module: runs go under $ROOT_DIR (else
+    $STATE_ROOT), the services' caches under $CACHE_ROOT; the same command resumes the
+    run or serves the finished one; SIMBA never exits on its own, and SIGTERM ends it
+    within --stop-grace seconds.
     """
-    station = None
-    if api is not None:
-        # First, so that the API line is the first line on stdout.
-        station = ctx.ensure_object(Session).station = _serve_api(api.address)
-        scenario = _scenario_after_api(scenario, api)
+    if api is not None:  # SIMBA as a Station / Checker module: a life cycle of its own
+        from simba.cli.hosted import run_hosted_command
+
+        run_hosted_command(api.address, api.scenario, ctx.params)
     from simba.engine import Engine
 
-    terminal = Terminal() if station is None else Terminal(out=sys.stderr)
+    terminal = Terminal()
     if as_json:
         set_note_format(sys.stdout, None)  # stdout is one JSON document, nothing else
     for name, value in (("--run-id", run_id), ("--cell-id", cell_id)):
@@ -164,11 +167,9 @@ def run(
         overwrite=overwrite,
         timeout=timeout,
         jobs=jobs,
-        station_environment=None if station is None else os.environ,
     )
     display = observer(terminal, as_json=as_json, verbose=verbose, quiet=quiet)
-    observers: list[Any] = [display] if station is None else [station, display]
-    engine = Engine(loaded, options, observers)
+    engine = Engine(loaded, options, [display])
     _adopt_run_directory(engine)
     continue_with = resume_command(engine.rundir.root, timeout=timeout, jobs=jobs)
     _run_and_tell(engine, terminal, display, as_json=as_json, quiet=quiet, resume=continue_with)
@@ -217,13 +218,8 @@ def run_options(
     overwrite: bool,
     timeout: float | None,
     jobs: int | None,
-    station_environment: Mapping[str, str] | None = None,
 ) -> tuple[Scenario, RunOptions]:
-    """The scenario to run and how: a new run, a resumed one (``resume``), in Station mode.
-
-    ``station_environment`` (Station mode only) supplies ``STATE_ROOT``/``ROOT_DIR`` and
-    ``CACHE_ROOT``.
-    """
+    """The scenario to run and how: a new run, or a resumed one (``resume``)."""
     from simba.engine import RunOptions, resume_options
     from simba.scenario import load_scenario
 
@@ -247,29 +243,7 @@ def run_options(
             timeout=timeout,
             jobs=jobs,
         )
-    if station_environment is not None:
-        options = _station_options(loaded, options, station_environment)
     return loaded, options
-
-
-def _station_options(
-    scenario: Scenario, options: RunOptions, environment: Mapping[str, str]
-) -> RunOptions:
-    """Run options of a Station / Checker module: outputs in STATE_ROOT, caches in CACHE_ROOT.
-
-    Only when the scenario names no outputDirectory (and no --output-directory was given).
-    """
-    import dataclasses
-
-    if scenario.driver.output_directory_given:
-        return options
-    state_root = environment.get("STATE_ROOT") or environment.get("ROOT_DIR")
-    cache_root = environment.get("CACHE_ROOT")
-    if state_root and options.output_directory is None and options.resume is None:
-        options = dataclasses.replace(options, output_directory=Path(state_root).resolve())
-    if cache_root:
-        options = dataclasses.replace(options, cache_directory=Path(cache_root).resolve())
-    return options
 
 
 def _adopt_run_directory(engine: Engine) -> None:
@@ -280,39 +254,6 @@ def _adopt_run_directory(engine: Engine) -> None:
     copy for every call (see :class:`~simba.runners.local.LocalRunner`).
     """
     os.environ["SIMBA_RUN_DIR"] = str(engine.rundir.root)
-
-
-def _scenario_after_api(scenario: Path | None, api: ApiRequest) -> Path | None:
-    """SCENARIO, also when it came right after a bare ``--api``."""
-    if api.scenario is None:
-        return scenario
-    if scenario is not None:
-        raise click.UsageError(
-            f"got two scenarios ({api.scenario} and {scenario}); to give --api an address, "
-            "write it as HOST:PORT"
-        )
-    return api.scenario
-
-
-def _serve_api(address: tuple[str, int]) -> StationObserver:
-    """Bind, print ``API: <url>`` as the first stdout line, serve; the station observer."""
-    from simba.observers.status_server import listen, url_of
-
-    try:
-        sock = listen(*address)
-    except OSError as exc:
-        from simba.errors import SimbaError
-
-        host, port = address
-        raise SimbaError(f"--api: cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-    Terminal().line(f"API: {url_of(sock)}")
-    set_note_format(sys.stdout, "INFO: {}".format)  # the host reads INFO:/ERROR: lines
-    from simba.observers.station import StationObserver
-    from simba.observers.status_server import ApiServer, StatusBoard
-
-    board = StatusBoard()
-    ApiServer(sock, board).start()
-    return StationObserver(guarded(sys.stdout), board)
 
 
 def observer(terminal: Terminal, *, as_json: bool, verbose: bool, quiet: bool = False) -> Any:

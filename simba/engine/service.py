@@ -19,14 +19,17 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from simba.engine.service_api import jobs_completed, reason, url_problem
 from simba.engine.service_key import KEY_FILE_VARIABLE, authorization, key_file
 from simba.engine.service_log import ServiceLog
 from simba.engine.summary import ServiceSummary, cannot_write
 from simba.errors import ServiceError, format_tail
 from simba.events import Event, ModuleLine, RunWarning, ServiceStats
+from simba.leftovers import group_alive
 from simba.output import LineSplitter, module_line
 from simba.process import ModuleProcess, signal_name
 from simba.scenario import ModuleSpec
+from simba.scenario.model import READY_TIMEOUT
 
 #: After a service exited, how long to wait for pipes that something else holds open.
 #: Shorter than a call's (:data:`simba.process.DRAIN_PERIOD`): a service that ends on
@@ -34,6 +37,12 @@ from simba.scenario import ModuleSpec
 DRAIN_PERIOD = 0.5
 #: The most of a stats answer that is read.
 MAX_STATS_BYTES = 1024 * 1024
+#: How long a service without ``readyTimeout`` may take to print its API line at all
+#: (later than :data:`~simba.scenario.model.READY_TIMEOUT` is a warning: the real hosts
+#: accept a late line, Core 17 waits for ever).
+READY_LIMIT = 60.0
+#: Seconds between two stats polls while a service is being stopped.
+STOP_POLL_INTERVAL = 0.1
 _API = "API:"
 
 
@@ -76,6 +85,9 @@ class Service:
         self._problem: str | None = None  # why the API line is unusable
         self._lock = threading.Lock()
         self._stopping = False
+        self.started = 0.0
+        self.ready_after: float | None = None
+        """Seconds from its start to its API line."""
         self._early: bool | None = None  # set once the exit is seen: did it end on its own?
         self._settled = threading.Event()  # ready, or ended, or a bad API line
         self._ended = threading.Event()
@@ -86,6 +98,13 @@ class Service:
         self._log_broken = False
         self.key_file: Path | None = None  # the per-run secret (service_key)
         self._remove_container: Callable[[], None] | None = None
+        self._poll_lock = threading.Lock()
+        self._poll_now = threading.Event()  # wakes the poller (a stop began)
+        self.stop_deadline: float | None = None
+        """When its grace period ends (set by the host as it sends SIGTERM)."""
+        self.killed = False
+        """Whether its process group had to be SIGKILLed at the end of its grace period."""
+        self._dropped_form_warned = False
 
     # -- starting ------------------------------------------------------------------------
 
@@ -110,7 +129,7 @@ class Service:
             from simba.runners.container import service_command
 
             argv, environment, self._remove_container = service_command(spec, environment)
-        started = time.monotonic()
+        self.started = time.monotonic()
         try:
             self.process = ModuleProcess(argv, cwd=spec.working_directory, env=environment)
         except OSError as exc:
@@ -122,8 +141,10 @@ class Service:
             target=self._watch, name=f"simba-service-{self.name}", daemon=True
         )
         self._watcher.start()
-        self._settled.wait(max(0.0, spec.ready_timeout - (time.monotonic() - started)))
+        limit = READY_LIMIT if spec.ready_timeout is None else spec.ready_timeout
+        self._settled.wait(max(0.0, limit - (time.monotonic() - self.started)))
         if self.api is not None:
+            self._warn_if_late()
             self._poller = threading.Thread(
                 target=self._poll, name=f"simba-stats-{self.name}", daemon=True
             )
@@ -136,10 +157,22 @@ class Service:
                 f"service {self.name!r} {self._how_it_ended()} before printing its "
                 "'API: <url>' line"
             )
+        given = "its readyTimeout" if spec.ready_timeout is not None else "SIMBA's limit"
         raise self._error(
             f"service {self.name!r} did not become ready: its 'API: <url>' line never came "
-            f"within its readyTimeout of {spec.ready_timeout:g} s"
+            f"within {given} of {limit:g} s"
         )
+
+    def _warn_if_late(self) -> None:
+        """A warning for an API line later than the interface asks (without readyTimeout)."""
+        took = self.ready_after
+        if self.spec.ready_timeout is None and took is not None and took > READY_TIMEOUT:
+            self._warn(
+                f"printed its 'API: <url>' line {took:.2f} s after it started; the Station "
+                f"module interface asks for it within {READY_TIMEOUT * 1000:.0f} ms (the real "
+                "hosts accept it later, so SIMBA does too; set readyTimeout to make a late "
+                "line fail the run)"
+            )
 
     # -- watching ------------------------------------------------------------------------
 
@@ -194,9 +227,21 @@ class Service:
         self.host.on_failure(failure)
 
     def _exit_seen(self) -> None:
+        """The leader has exited: while being stopped, the rest of its group keeps the
+        grace period (a worker behind ``sh -c`` finishes its clean shutdown)."""
         with self._lock:
             if self._early is None:
                 self._early = not self._stopping
+            stopping = self._stopping
+        process = self.process
+        if not stopping or process is None:
+            return
+        while group_alive(process.pid):
+            deadline = self.stop_deadline
+            if deadline is not None and time.monotonic() >= deadline:
+                self.killed = True  # supervise SIGKILLs the group as this returns
+                return
+            time.sleep(0.02)
 
     def line(self, stream: str, line: bytes) -> None:
         """One line of its output: to the log, and an event or its API URL if it is one."""
@@ -207,6 +252,8 @@ class Service:
             except OSError as exc:
                 self._log_failed(exc)
         picked = module_line(line)
+        if picked is not None and not self._dropped_form_warned:
+            self._warn_dropped_form(stream, line)
         if picked is not None:
             level, rest = picked
             self.host.emit(
@@ -219,12 +266,25 @@ class Service:
             and text.startswith(_API)
         ):
             url = text[len(_API) :].strip()
-            problem = _url_problem(url)
+            problem = url_problem(url)
             if problem is None:
                 self.api = url
+                self.ready_after = time.monotonic() - self.started
             else:
                 self._problem = f"printed the API line {text!r}, but {problem}"
             self._settled.set()
+
+    def _warn_dropped_form(self, stream: str, line: bytes) -> None:
+        """Once per service: an INFO:/ERROR: line that real Station would not show."""
+        if stream == "stdout" and (line.startswith((b"INFO: ", b"ERROR: "))):
+            return
+        self._dropped_form_warned = True
+        why = "on stderr" if stream == "stderr" else "without a space after the colon"
+        self._warn(
+            f"printed {line[:40].decode('utf-8', 'replace')!r} {why}; real Station shows only "
+            "stdout lines that start 'INFO: ' or 'ERROR: ' (with the space), so its users "
+            "would not see it (SIMBA shows it; this warning is given once per service)"
+        )
 
     def _how_it_ended(self) -> str:
         code = self.returncode
@@ -254,18 +314,31 @@ class Service:
     # -- stats ---------------------------------------------------------------------------
 
     def _poll(self) -> None:
-        """Poll the API every statsInterval, and once more when asked to stop."""
+        """Poll the API every statsInterval; while it is stopped, every
+        :data:`STOP_POLL_INTERVAL` s until it has ended (jobs done while stopping count)."""
         import urllib.request
 
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never a proxy
         interval = self.spec.stats_interval
         while True:
-            stopping = self._stop_polling.wait(interval)
-            if self._ended.is_set():
+            if self._stopping:  # request_stop set it before it woke this loop
+                self._stop_polling.wait(STOP_POLL_INTERVAL)
+            else:
+                self._poll_now.wait(interval)
+            if self._ended.is_set() or self._stop_polling.is_set():
                 return
-            self._poll_once(opener, timeout=min(max(interval, 0.5), 5.0))
-            if stopping:
-                return
+            self.poll(opener, timeout=min(max(interval, 0.5), 5.0))
+
+    def poll(self, opener: Any = None, *, timeout: float = 1.0) -> None:
+        """One stats poll (from the poller, or from the host just before SIGTERM)."""
+        if self.api is None or self._ended.is_set():
+            return
+        if opener is None:
+            import urllib.request
+
+            opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with self._poll_lock:
+            self._poll_once(opener, timeout=timeout)
 
     def _poll_once(self, opener: Any, *, timeout: float) -> None:
         import http.client
@@ -278,11 +351,11 @@ class Service:
                 body = response.read(MAX_STATS_BYTES + 1)
             if len(body) > MAX_STATS_BYTES:
                 raise ValueError(f"its answer is longer than {MAX_STATS_BYTES} bytes")
-            jobs = _jobs_completed(json.loads(body))
+            jobs = jobs_completed(json.loads(body))
         except (OSError, ValueError, RecursionError, http.client.HTTPException) as exc:
-            if not self._poll_failing and not self._ended.is_set():
+            if not self._poll_failing and not self._ended.is_set() and not self._stopping:
                 self._warn(
-                    f"could not read its stats from {self.api}: {_reason(exc)}; "
+                    f"could not read its stats from {self.api}: {reason(exc)}; "
                     "SIMBA keeps polling (this warning is not repeated until a poll succeeds)"
                 )
             self._poll_failing = True
@@ -312,10 +385,12 @@ class Service:
             if self._early is None and process is not None and process.wait_exit(0):
                 self._early = True
             self._stopping = True
+        self._poll_now.set()
 
     def end_polling(self) -> None:
-        """Poll the stats a last time (if it runs) and end the poller."""
+        """End the poller (after the service has ended, or at the end of its grace)."""
         self._stop_polling.set()
+        self._poll_now.set()
         if self._poller is not None:
             self._poller.join()
 
@@ -366,34 +441,3 @@ class _Stream:
 
     def close(self) -> None:
         self._lines.finish()
-
-
-def _url_problem(url: str) -> str | None:
-    """Why ``url`` cannot be a service's API URL, or ``None``."""
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises for a bad port
-    except ValueError as exc:
-        return f"{url!r} is not a URL ({exc})"
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"{url!r} is not an http:// or https:// URL"
-    return None
-
-
-def _jobs_completed(document: object) -> int:
-    jobs = document.get("jobsCompleted") if isinstance(document, dict) else None
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 0:
-        raise ValueError("its answer is not a JSON object with a whole number jobsCompleted")
-    return jobs
-
-
-def _reason(exc: BaseException) -> str:
-    import urllib.error
-
-    if isinstance(exc, urllib.error.HTTPError):
-        return f"HTTP status {exc.code}"
-    if isinstance(exc, urllib.error.URLError):
-        return str(exc.reason)
-    return str(exc) or type(exc).__name__

@@ -17,18 +17,25 @@ Per service:
 - environment: SIMBA's own, ``SIMBA_RUN_DIR``, ``STATE_ROOT`` and ``CACHE_ROOT``
   (directories of its own, mode 0700: ``modules/<name>/state`` and ``…/cache`` in the
   run), ``ROOT_DIR`` = ``STATE_ROOT``, then the module's ``env``;
-- readiness: the first stdout line that starts with ``API:`` gives its URL, and it must
-  come within ``readyTimeout``.  Output is cut into lines as it arrives, so a line the
+- readiness: the first stdout line that starts with ``API:`` gives its URL.  With
+  ``readyTimeout`` set it must come within it; without, a line later than 500 ms (what
+  the Station module interface asks) is a warning, as the real hosts accept it, and
+  one that has not come after :data:`~simba.engine.service.READY_LIMIT` s fails the
+  run.  Output is cut into lines as it arrives, so a line the
   service writes in pieces is read whole;
 - ``modules/<name>/module.log``: stdout and stderr, each line with a UTC timestamp and
   its stream, rotated at :data:`~simba.engine.service_log.LOG_MAX_BYTES` keeping one
   old file (``module.log.1``);
 - ``INFO:`` / ``ERROR:`` lines (either stream) become :class:`~simba.events.ModuleLine`
-  events;
+  events; one warning per service for such a line in a form real Station drops (on
+  stderr, or without the space after the colon);
 - every ``statsInterval`` its URL is polled for JSON with ``jobsCompleted``
   (:class:`~simba.events.ServiceStats` when it changes); a failed poll is a warning
-  (once per spell of failures), a decrease is a warning; one last poll before it is
-  stopped, so the summary has its final count;
+  (once per spell of failures), a decrease is a warning; at the stop, one poll just
+  before SIGTERM, then every 0.1 s until it has ended (or its grace is over), so jobs
+  done while stopping are counted;
+- stop: SIGTERM to its group; if the leader exits first (a wrapper such as ``sh -c``),
+  the rest of the group keeps the grace period; SIGKILL at its end, with a warning;
 - a service that exits before SIMBA stops it fails the run: the watcher hands
   ``on_failure`` a :class:`ServiceError` quoting its exit status and its last
   :data:`~simba.engine.service_log.TAIL_LINES` log lines the moment the exit is seen.
@@ -50,7 +57,7 @@ from simba.engine.rundir import RunDirectory
 from simba.engine.service import Service
 from simba.engine.summary import ServiceSummary
 from simba.errors import ServiceError
-from simba.events import Event, ServiceStarted, TickStarted
+from simba.events import Event, RunWarning, ServiceStarted, TickStarted
 from simba.process import GRACE_PERIOD
 from simba.scenario import ModuleSpec
 
@@ -132,25 +139,41 @@ class ServiceHost:
     def stop(self) -> None:
         """Stop every service (once); raise the :class:`ServiceError` of one that ended early.
 
-        All at once: a last stats poll each, then SIGTERM to every one, then SIGKILL to
-        those still running after the grace period.
+        All at once: a last stats poll each while it surely runs, then SIGTERM to every
+        one; while they stop their stats are polled every
+        :data:`~simba.engine.service.STOP_POLL_INTERVAL` s (jobs done while stopping
+        count); a group whose leader exits keeps the rest of the grace period; what still
+        runs at its end is SIGKILLed, with a warning.
         """
         if self._stopped:
             return
         self._stopped = True
         grace = STOP_GRACE_PERIOD if self.grace_period is None else self.grace_period
         for service in self.services:
-            service.request_stop()
-        for service in self.services:
-            service.end_polling()
-        for service in self.services:
-            service.signal(signal.SIGTERM)
+            service.poll()
         deadline = time.monotonic() + grace
         for service in self.services:
+            service.stop_deadline = deadline
+            service.request_stop()
+        for service in self.services:
+            service.signal(signal.SIGTERM)
+        for service in self.services:
             if not service.wait_ended(max(0.0, deadline - time.monotonic())):
+                service.killed = True
                 service.signal(signal.SIGKILL)
         for service in self.services:
+            service.end_polling()
             service.close(grace)
+            if service.killed:
+                self.emit(
+                    RunWarning(
+                        module=service.name,
+                        tick=self.tick,
+                        message=f"service {service.name!r} was still running {grace:g} s "
+                        "after SIGTERM (its grace period) and was killed with SIGKILL; a "
+                        "service must stop within the grace period",
+                    )
+                )
         for service in self.services:
             if service.failure is not None:
                 raise service.failure

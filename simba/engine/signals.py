@@ -23,7 +23,12 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class SignalForwarding:
-    """While active (in the main thread only), SIGINT and SIGTERM call ``handler``."""
+    """While active (in the main thread only), SIGINT and SIGTERM call ``handler``.
+
+    A Python handler that was installed before (``simba run --api`` has one, to say
+    ``INFO: stopping`` and end in time) is called after it; Python's own
+    ``KeyboardInterrupt`` handler is not (the run stops by ``handler`` instead).
+    """
 
     def __init__(self, handler: Callable[[int], None]) -> None:
         self.handler = handler
@@ -36,6 +41,9 @@ class SignalForwarding:
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.handler(signum)
+        previous = self.previous.get(signum)
+        if callable(previous) and previous is not signal.default_int_handler:
+            previous(signum, frame)
 
     def __exit__(self, *exc_info: object) -> None:
         for signum, previous in self.previous.items():

@@ -2,9 +2,10 @@
 
 ``simba run --api [HOST:PORT]`` calls :func:`listen` first thing, before the heavy
 imports: it binds a listening socket (default 127.0.0.1 and a free port; another
-address only when asked) and the CLI prints ``API: http://HOST:PORT`` as its first
-stdout line.  Connections queue on that socket until :class:`ApiServer` serves it from
-a daemon thread.  ``GET /`` answers JSON::
+address only when asked) and the CLI prints ``API: http://HOST:PORT/`` as its first
+stdout line (with the slash: Saturn-era hosts build ``apiUrl + 'stats'``).
+Connections queue on that socket until :class:`ApiServer` serves it from a daemon
+thread.  ``GET /`` (and ``GET /stats``, the same) answers JSON::
 
     {"jobsCompleted": 12, "tick": 5, "finalTick": 10,
      "simulatedTime": "2024-01-06T00:00:00", "state": "running"}
@@ -42,6 +43,9 @@ MAX_HANDLERS = 16
 #: Seconds a connection may take to send its request (or to take the answer) before it is closed.
 CONNECTION_TIMEOUT = 5.0
 
+#: The paths that answer the status (``/stats``: hosts that append ``stats`` to the URL).
+PATHS = ("/", "/stats")
+
 _ADDRESS = re.compile(r"(?P<host>\[[0-9A-Fa-f:.%\w]+\]|[A-Za-z0-9.-]*):(?P<port>\d{1,5})")
 
 
@@ -76,9 +80,9 @@ def listen(host: str, port: int) -> socket.socket:
 
 
 def url_of(sock: socket.socket) -> str:
-    """``http://HOST:PORT`` of a bound socket."""
+    """``http://HOST:PORT/`` of a bound socket."""
     host, port = sock.getsockname()[:2]
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
 class StatusBoard:
@@ -166,7 +170,7 @@ def _handler(board: StatusBoard) -> Any:
         timeout = CONNECTION_TIMEOUT
 
         def do_GET(self) -> None:
-            if self.path.partition("?")[0] != "/":
+            if self.path.partition("?")[0] not in PATHS:
                 self._answer(404, {"error": "not found; GET / gives the status"})
                 return
             status, known = board.snapshot(STARTUP_WAIT)

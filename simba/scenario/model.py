@@ -60,8 +60,9 @@ class ModuleSpec:
     timeout: float | None
     retries: int
     working_directory: Path
-    ready_timeout: float = READY_TIMEOUT
-    """Type ``service``: seconds within which the process must print ``API: <url>``."""
+    ready_timeout: float | None = None
+    """Type ``service``: seconds within which the process must print ``API: <url>``;
+    ``None`` (not set): a line later than :data:`READY_TIMEOUT` is only a warning."""
     stats_interval: float = STATS_INTERVAL
     """Type ``service``: seconds between two polls of its API for ``jobsCompleted``."""
     package: InstalledPackage | None = None
