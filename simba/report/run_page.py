@@ -1,0 +1,263 @@
+"""One run's report, as the template shows it: a summary, tables, and the charts' data.
+
+What the template prints (text, escaped by Jinja) lives in :class:`RunPage`; what the
+charts draw goes, once, into :attr:`RunPage.data`, a JSON-ready mapping kept compact:
+the calls as columns of numbers (one entry per attempt), times in seconds relative to
+the run's start (wall clock) or to its first simulated time (state history).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from simba.report.logs import Failure, failures, tail
+from simba.report.record import Attempt, Message, RunRecord
+from simba.report.series import MAX_POINTS, sim_seconds, state_series
+from simba.report.stats import ModuleStats, module_stats
+
+#: An attempt's outcome as a small number in the page's data (``None``: still running).
+OUTCOMES = ("success", "error", "timeout", "signal", "exit", "status", "fail", "running")
+#: INFO lines kept in the report (the last ones); warnings and errors are all kept.
+INFO_LINES = 200
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Banner:
+    state: str
+    headline: str
+    note: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Warning_:
+    level: str
+    module: str | None
+    tick: int | None
+    time: str | None
+    text: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunPage:
+    title: str
+    banner: Banner
+    error: str | None
+    log_tail: str
+    facts: tuple[tuple[str, str], ...]
+    modules: tuple[ModuleStats, ...]
+    order: tuple[tuple[int, str, str, int, str], ...]
+    failures: tuple[Failure, ...]
+    warnings: tuple[Warning_, ...]
+    info: tuple[Message, ...]
+    data: Mapping[str, Any]
+
+
+def run_page(record: RunRecord) -> RunPage:
+    """The report of one run."""
+    meta = record.meta
+    counted = [a for a in record.attempts if not a.superseded]
+    calls = sum(1 for a in counted if a.outcome == "success")
+    found = failures(record.root, record.attempts, record.modules)
+    last = record.drivers[-1] if record.drivers else None
+    error = (last.error if last else None) or _text(meta.get("error"))
+    started = record.drivers[0].started_at if record.drivers else _number(meta.get("startedAt"))
+    ended = last.ended_at if last else None
+    stats = module_stats(record.modules, record.attempts)
+    return RunPage(
+        title=f"SIMBA run {meta.get('runId', record.root.name)}",
+        banner=_banner(record, calls),
+        error=error,
+        log_tail=next((f.tail for f in reversed(found) if not f.superseded and f.tail), ""),
+        facts=_facts(record, calls, started, ended),
+        modules=tuple(stats),
+        order=tuple(
+            (row.idx, row.name, row.type, row.priority, ", ".join(row.depends_on) or "-")
+            for row in record.modules
+        ),
+        failures=tuple(found),
+        warnings=_warnings(record.messages),
+        info=tuple(m for m in record.messages if m.level == "INFO")[-INFO_LINES:],
+        data=_data(record, stats, started or 0.0),
+    )
+
+
+def _banner(record: RunRecord, calls: int) -> Banner:
+    meta, state = record.meta, record.state
+    planned = meta.get("plannedCalls")
+    done = f"{calls} of {planned} calls" if planned is not None else f"{calls} calls"
+    last = record.drivers[-1] if record.drivers else None
+    if state == "running":
+        running = [a for a in record.attempts if a.ended_at is None]
+        now = ", ".join(f"{a.module} (tick {a.tick})" for a in running) or "between calls"
+        return Banner(state=state, headline=f"Running: {done}", note=f"now: {now}")
+    if state == "interrupted" and last is not None and last.ended_at is None:
+        return Banner(
+            state=state,
+            headline=f"Interrupted: {done}",
+            note=f"the driver (pid {last.pid} on {last.host}) is gone without recording an "
+            f"end (killed?); continue with: simba run --resume {record.root}",
+        )
+    if state == "success":
+        return Banner(state=state, headline=f"Success: {done}", note="")
+    note = f"continue with: simba run --resume {record.root}"
+    return Banner(state=state, headline=f"{state.capitalize()}: {done}", note=note)
+
+
+def _facts(
+    record: RunRecord, calls: int, started: float | None, ended: float | None
+) -> tuple[tuple[str, str], ...]:
+    meta = record.meta
+    command = " ".join(record.drivers[-1].command_line) if record.drivers else ""
+    end_time = ended if ended is not None else (time.time() if record.state == "running" else None)
+    duration = end_time - started if end_time is not None and started is not None else None
+    pairs = [
+        ("Run", str(meta.get("runId", record.root.name))),
+        ("Cell", _text(meta.get("cellId")) or "-"),
+        ("Run directory", str(record.root)),
+        ("Scenario", _text(meta.get("scenario")) or "-"),
+        ("SIMBA version", _text(meta.get("simbaVersion")) or "-"),
+        ("Command", command or "-"),
+        ("Drivers", f"{len(record.drivers)} (resumed {max(0, len(record.drivers) - 1)} times)"),
+        ("Started", _clock(started)),
+        ("Ended", _clock(ended) if ended is not None else "-"),
+        ("Duration", f"{duration:.3f} s" if duration is not None else "-"),
+        ("Calls", f"{calls} of {meta.get('plannedCalls', '?')} planned"),
+        ("Attempts", str(len(record.attempts))),
+        ("Ticks", f"{meta.get('initialTick', '?')} to {meta.get('finalTick', '?')}"),
+        ("Simulated time", f"{meta.get('initialTime', '?')} to {meta.get('finalTime', '?')}"),
+    ]
+    return tuple(pairs)
+
+
+def _warnings(messages: Sequence[Message]) -> tuple[Warning_, ...]:
+    """WARNING and ERROR lines, a repeated text once with its count."""
+    counts: Counter[tuple[str, str | None, str]] = Counter()
+    first: dict[tuple[str, str | None, str], Message] = {}
+    for message in messages:
+        if message.level == "INFO":
+            continue
+        key = (message.level, message.module, message.text)
+        counts[key] += 1
+        first.setdefault(key, message)
+    return tuple(
+        Warning_(
+            level=m.level, module=m.module, tick=m.tick, time=m.time, text=m.text, count=counts[k]
+        )
+        for k, m in first.items()
+    )
+
+
+def _data(record: RunRecord, stats: Sequence[ModuleStats], origin: float) -> dict[str, Any]:
+    names = [row.name for row in record.modules]
+    for attempt in record.attempts:
+        if attempt.module not in names:
+            names.append(attempt.module)
+    first_time = _first_time(record)
+    return {
+        "kind": "run",
+        "state": record.state,
+        "origin": round(origin, 3),
+        "simOrigin": first_time,
+        "modules": names,
+        "dependsOn": [list(row.depends_on) for row in record.modules],
+        "calls": _calls(record.attempts, names, origin),
+        "outcomes": list(OUTCOMES),
+        "tickTimes": _tick_times(record, first_time),
+        "stats": [
+            {"name": s.name, "wall": s.wall, "cpu": s.cpu, "rss": s.rss_mb} for s in stats
+        ],
+        "maxPoints": MAX_POINTS,
+        "series": [
+            {"key": s.key, "scope": s.scope, "module": s.module, "n": s.points,
+             "x": [_round(v) for v in s.x], "y": [_round(v, 6) for v in s.y]}
+            for s in state_series(record.states, first_time)
+        ],
+        "services": _services(record, origin),
+    }  # fmt: skip
+
+
+def _calls(attempts: Sequence[Attempt], names: list[str], origin: float) -> dict[str, list[Any]]:
+    """The attempts as columns: module, mode, tick, attempt, start, wall, CPU, RSS, outcome."""
+    index = {name: i for i, name in enumerate(names)}
+    modes = {"start": 0, "step": 1, "end": 2}
+    columns: dict[str, list[Any]] = {k: [] for k in "mktasdcro"}
+    now = time.time()
+    for a in attempts:
+        end = a.ended_at if a.ended_at is not None else now
+        columns["m"].append(index[a.module])
+        columns["k"].append(modes.get(a.mode, 1))
+        columns["t"].append(a.tick)
+        columns["a"].append(a.attempt)
+        columns["s"].append(round(a.started_at - origin, 4))
+        columns["d"].append(
+            round(a.wall_time if a.wall_time is not None else end - a.started_at, 4)
+        )
+        columns["c"].append(None if a.cpu is None else round(a.cpu, 4))
+        columns["r"].append(a.max_rss_kb)
+        outcome = a.outcome or "running"
+        columns["o"].append(OUTCOMES.index(outcome) if outcome in OUTCOMES else 1)
+    return columns
+
+
+def _first_time(record: RunRecord) -> float:
+    for text in (record.meta.get("initialTime"), *(row.time for row in record.states)):
+        seconds = sim_seconds(text) if isinstance(text, str) else None
+        if seconds is not None:
+            return seconds
+    return 0.0
+
+
+def _tick_times(record: RunRecord, origin: float) -> list[list[float]]:
+    """Each tick's simulated time, run-length coded: ``[first tick, count, seconds, step]``."""
+    known: dict[int, float] = {}
+    for row in record.states:
+        if row.phase == 1 and row.tick not in known:
+            seconds = sim_seconds(row.time)
+            if seconds is not None:
+                known[row.tick] = seconds - origin
+    segments: list[list[float]] = []
+    for tick in sorted(known):
+        seconds = known[tick]
+        if segments:
+            first, count, start, step = segments[-1]
+            if tick == first + count and (count == 1 or seconds - start == step * count):
+                segments[-1] = [first, count + 1, start, seconds - start if count == 1 else step]
+                continue
+        segments.append([tick, 1, seconds, 0])
+    return segments
+
+
+def _services(record: RunRecord, origin: float) -> list[dict[str, Any]]:
+    by_module: dict[str, tuple[list[float], list[int]]] = {}
+    for stat in record.service_stats:
+        xs, ys = by_module.setdefault(stat.module, ([], []))
+        xs.append(round(stat.at - origin, 3))
+        ys.append(stat.jobs_completed)
+    return [{"module": m, "x": xs, "y": ys} for m, (xs, ys) in by_module.items()]
+
+
+def _round(value: float, digits: int = 3) -> float | int:
+    rounded = round(value, digits)
+    return int(rounded) if rounded == int(rounded) and abs(rounded) < 1e15 else rounded
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(seconds))
+
+
+__all__ = ["RunPage", "run_page", "tail"]
