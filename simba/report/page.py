@@ -75,9 +75,9 @@ def write(root: Path, output: Path | None = None) -> Path:
 
 
 def page_json(data: Any) -> str:
-    """Compact JSON safe inside a ``<script>`` element (no ``</`` can close it)."""
+    """Compact JSON safe inside a ``<script>`` element: no ``<`` (so no ``</script>``)."""
     text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return text.replace("</", "<\\/").replace("<!--", "<\\!--")
+    return text.replace("<", "\\u003c")
 
 
 @functools.lru_cache(maxsize=1)

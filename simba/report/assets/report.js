@@ -185,12 +185,12 @@
             .filter(function (x) { return x !== null; }).join(", ") || output;
           (groups[others] = groups[others] || []).push([c.p[p], c.o[o], c.id]);
         });
-        var node = el("div", { "class": "chart key-chart", "data-output": output, "data-parameter": parameter }, box);
+        var node = el("div", { "class": "chart sweep-chart", "data-output": output, "data-parameter": parameter }, box);
         chart("sweep:" + output + ":" + parameter, node, {
           title: { text: output + " against " + parameter, textStyle: { fontSize: 12 } },
           tooltip: { trigger: "item", formatter: function (q) { return q.value[2] + ": " + parameter + " = " + q.value[0] + ", " + output + " = " + q.value[1]; } },
-          legend: { top: 18, type: "scroll" },
-          grid: { left: 64, right: 16, top: 50, bottom: 28 },
+          legend: { top: 24, type: "scroll" },
+          grid: { left: 64, right: 16, top: 58, bottom: 36 },
           xAxis: { type: "value", scale: true, name: parameter, nameLocation: "middle", nameGap: 20 },
           yAxis: { type: "value", scale: true },
           series: Object.keys(groups).map(function (name) {
