@@ -55,6 +55,11 @@ class CallStarted:
     mode: ModeName
     tick: int
     attempt: int
+    target_tick: int | None = None
+    slot: int = 0
+    """The call's place in its batch's serial order."""
+    at: float = 0.0
+    """Wall-clock seconds since the Unix epoch when the attempt was handed to the runner."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,6 +76,41 @@ class CallFinished:
     started_at: float
     """Seconds since the run started."""
     reason: str | None = None
+    slot: int = 0
+    """The call's place in its batch's serial order."""
+    signal: int | None = None
+    """The signal that ended the module process, if one did."""
+    usage: Usage | None = None
+    """The module process's resource usage, where the runner measures it."""
+    placement: Placement | None = None
+    """Where the call ran, where the runner knows (Parsl)."""
+    status_file: Path | None = None
+    """The status file a successful attempt left."""
+    ended_at: float = 0.0
+    """Wall-clock seconds since the Unix epoch when the attempt ended."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Usage:
+    """What a module process used during a call (``os.wait4`` rusage, or /proc for
+    resident modules); ``None`` where it could not be measured."""
+
+    user_cpu: float | None = None
+    """CPU seconds in user mode."""
+    system_cpu: float | None = None
+    """CPU seconds in the kernel."""
+    max_rss_kb: int | None = None
+    """Peak resident set size in KiB (of the process's whole life for resident modules)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Placement:
+    """Where a call ran: the host, and for Parsl the executor, block and job."""
+
+    host: str | None = None
+    executor: str | None = None
+    block_id: str | None = None
+    job_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

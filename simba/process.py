@@ -113,6 +113,8 @@ class ModuleProcess:
         self.stderr_fd: int | None = err_read
         self.exit_fd = open_pidfd(self.pid)
         self.exited = False
+        self.usage: Any = None
+        """The process's ``resource.struct_rusage`` once :meth:`reap` collected it."""
 
     def signal_group(self, signum: int) -> None:
         signal_group(self.pid, signum)
@@ -185,7 +187,13 @@ class ModuleProcess:
         self.signal_group(signal.SIGKILL)
 
     def reap(self) -> int:
-        """Collect the exit status and release every descriptor."""
+        """Collect the exit status and :attr:`usage` (``os.wait4``); release every descriptor."""
+        if self.popen.returncode is None:
+            try:
+                _, status, self.usage = os.wait4(self.pid, 0)
+                self.popen.returncode = os.waitstatus_to_exitcode(status)
+            except ChildProcessError:  # reaped elsewhere: Popen knows how it ended
+                pass
         returncode = self.popen.wait()
         for fd in (self.stdout_fd, self.stderr_fd):
             if fd is not None:

@@ -55,11 +55,12 @@ class Attempts:
         module_state: ModuleState,
         *,
         written: bool = False,
+        slot: int = 0,
     ) -> Status:
         """Run ``call`` with its retries; its status, or raise its error.
 
         ``written``: the config is in place already (written ahead while the previous
-        call ran, and nothing has changed since).
+        call ran, and nothing has changed since); ``slot``: the call's place in its batch.
         """
         module = call.module
         timeout = module.timeout if module.timeout is not None else self.timeout
@@ -83,7 +84,7 @@ class Attempts:
             if not directories.made_here:  # an earlier driver's output must not stand beside
                 stdout_path.unlink(missing_ok=True)  # this attempt's (a module may write
                 stderr_path.unlink(missing_ok=True)  # nothing to one of them)
-            post(CallStarted(module=module.name, mode=mode, tick=call.tick, attempt=attempt))
+            post(_started(call, attempt, slot))
             started = time.perf_counter()
             result = self.runner.run(
                 CallRequest(
@@ -98,8 +99,11 @@ class Attempts:
             lookahead.settle()
             self.check_stop()  # a call cut off by a signal is not a module failure
             verdict = self._judge(
-                call, mode, attempt, result, started, config[1], stderr_path, timeout, module_state
+                call, (mode, attempt, slot), result, started, config[1], stderr_path, timeout
             )
+            module_state.calls += 1
+            module_state.wall_time += result.wall_time
+            module_state.max_wall_time = max(module_state.max_wall_time, result.wall_time)
             if isinstance(verdict, Status):
                 return verdict
             module_state.failures += 1
@@ -111,25 +115,24 @@ class Attempts:
     def _judge(
         self,
         call: Call,
-        mode: ModeName,
-        attempt: int,
+        which: tuple[ModeName, int, int],
         result: CallResult,
         started: float,
         status_path: Path,
         stderr_path: Path,
         timeout: float | None,
-        module_state: ModuleState,
     ) -> Status | Failure:
-        """Pass on the attempt's lines, judge it, count it, record its end."""
+        """Pass on the attempt's lines, judge it, record its end.
+
+        ``which``: the call's mode, the attempt's number and the call's slot.
+        """
         module = call.module
         post = self.lookahead.post
         for level, text in result.lines:
             post(ModuleLine(module=module.name, tick=call.tick, level=level, text=text))
         verdict = judge(call, result, status_path, stderr_path, timeout)
         error = verdict if isinstance(verdict, Failure) else None
-        module_state.calls += 1
-        module_state.wall_time += result.wall_time
-        module_state.max_wall_time = max(module_state.max_wall_time, result.wall_time)
+        mode, attempt, slot = which
         post(
             CallFinished(
                 module=module.name,
@@ -142,6 +145,12 @@ class Attempts:
                 wall_time=result.wall_time,
                 started_at=started - self.started,
                 reason=None if error is None else str(error.error).partition("\n")[0],
+                slot=slot,
+                signal=result.signal,
+                usage=result.usage,
+                placement=result.placement,
+                status_file=None if error else status_path,
+                ended_at=time.time(),
             )
         )
         return verdict
@@ -157,3 +166,15 @@ class Attempts:
         )
         self.lookahead.catch_up()
         time.sleep(delay)
+
+
+def _started(call: Call, attempt: int, slot: int) -> CallStarted:
+    return CallStarted(
+        module=call.module.name,
+        mode=call.mode.value,
+        tick=call.tick,
+        attempt=attempt,
+        target_tick=call.target_tick,
+        slot=slot,
+        at=time.time(),
+    )

@@ -27,7 +27,7 @@ import hashlib
 import os
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -44,6 +44,7 @@ from simba.jsonfile import (
     read_json,
     write_bytes,
 )
+from simba.record.rows import EarlierAttempt
 
 FORMAT = 1
 #: Seconds between two checkpoints at batch boundaries (failure, end and signals always write).
@@ -96,6 +97,8 @@ class Boundaries:
     def __init__(self, path: Path, fingerprint: str) -> None:
         self.path = path
         self.fingerprint = fingerprint
+        self.before_save: Callable[[], None] | None = None
+        """Called before each save: the run database commits, so it never lags the checkpoint."""
         self._boundary: Checkpoint | None = None
         self._saved_at = 0.0
 
@@ -120,6 +123,8 @@ class Boundaries:
 
     def save(self) -> None:
         """Write the last boundary's checkpoint (if there is one)."""
+        if self.before_save is not None:
+            self.before_save()
         if self._boundary is not None:
             save_checkpoint(self.path, self._boundary)
 
@@ -209,6 +214,8 @@ class RecordedCalls:
 
     succeeded: frozenset[tuple[str, str, int]] = frozenset()
     failed: Mapping[str, int] = field(default_factory=dict)
+    attempts: tuple[EarlierAttempt, ...] = ()
+    """Every attempt recorded after the checkpoint, for the run database."""
 
 
 def recorded_calls(trace_file: Path, offset: int) -> RecordedCalls:
@@ -220,6 +227,7 @@ def recorded_calls(trace_file: Path, offset: int) -> RecordedCalls:
     """
     done: set[tuple[str, str, int]] = set()
     failed: Counter[str] = Counter()
+    attempts: list[EarlierAttempt] = []
     try:
         handle = open_regular(trace_file, "r+b")
     except FileNotFoundError:
@@ -248,8 +256,25 @@ def recorded_calls(trace_file: Path, offset: int) -> RecordedCalls:
                 done.add((record["module"], record["mode"], int(record["tick"])))
             else:
                 failed[record["module"]] += 1
+            attempts.append(_earlier_attempt(record))
         handle.truncate(good)
-    return RecordedCalls(frozenset(done), dict(failed))
+    return RecordedCalls(frozenset(done), dict(failed), tuple(attempts))
+
+
+def _earlier_attempt(record: Mapping[str, Any]) -> EarlierAttempt:
+    target = record.get("targetTick")
+    return EarlierAttempt(
+        module=record["module"],
+        mode=record["mode"],
+        tick=int(record["tick"]),
+        target_tick=None if target is None else int(target),
+        attempt=int(record.get("attempt", 1)),
+        outcome=record["outcome"],
+        exit_code=record.get("exitCode"),
+        wall_time=float(record.get("wallTime", 0.0)),
+        started_at=float(record.get("startedAt", 0.0)),
+        reason=record.get("reason"),
+    )
 
 
 def _trace_record(trace_file: Path, line: bytes, where: str) -> dict[str, Any]:

@@ -19,12 +19,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from simba._version import __version__
@@ -36,16 +36,26 @@ from simba.engine.lookahead import CallDirectories, LookAhead, Upcoming
 from simba.engine.options import RunOptions, RunResult
 from simba.engine.parallel import run_concurrently
 from simba.engine.protocol import common_update
-from simba.engine.rundir import RunDirectory, default_run_id
+from simba.engine.recording import merged, open_record
+from simba.engine.rundir import RunDirectory
 from simba.engine.services import ServiceHost
 from simba.engine.signals import SignalForwarding, Stopping
-from simba.engine.start import Opening, carried_over, open_run, replayed_status
+from simba.engine.start import (
+    Opening,
+    carried_over,
+    open_run,
+    position_before,
+    replayed_status,
+    run_root,
+    with_next,
+)
 from simba.engine.state import CommonUpdate, ModuleState, RunState, apply_updates
 from simba.engine.summary import RunSummary, SummaryFile, cannot_write, summarise
 from simba.errors import ScenarioError, SimbaError
 from simba.events import Event, Observer, RunFinished, RunStarted, RunWarning, TickStarted
 from simba.leftovers import describe_leftovers, stop_leftovers
 from simba.plan import Batch, Call, Plan
+from simba.record.writer import Recorder
 from simba.runners.base import Runner
 from simba.runners.router import default_runner
 from simba.scenario import Scenario
@@ -56,6 +66,9 @@ if TYPE_CHECKING:
 
 class Engine:
     """One run of a scenario: :meth:`run` it once."""
+
+    _record: Recorder
+    """The run database's recorder, from the moment the directory is open."""
 
     def __init__(
         self,
@@ -68,7 +81,7 @@ class Engine:
         self.options = options = options or RunOptions()
         self.observers = list(observers)
         self.timeline = scenario.timeline
-        root = _run_root(scenario, options)
+        root = run_root(scenario, options)
         self.rundir = RunDirectory(
             root, self.timeline, len(scenario.modules) + len(scenario.services)
         )
@@ -125,11 +138,11 @@ class Engine:
             position = self._begin(opening)
             with SignalForwarding(self._stop.on_signal), self.runner:
                 self.services.start()  # before the first start call, in priority order
-                for batch, following in _with_next(
+                for batch, following in with_next(
                     self.plan.batches_from(position.mode, position.tick)
                 ):
                     self._run_batch(batch, following)
-                    boundary = _position(following, self.timeline.final_tick)
+                    boundary = position_before(following, self.timeline.final_tick)
                     self._ahead.later(partial(self._mark_boundary, boundary, self._replay_offset))
                 self._ahead.catch_up()
                 self.services.stop()  # after the last end call; raises if one ended early
@@ -161,13 +174,20 @@ class Engine:
         first, refuse a scenario whose SLURM modules could not submit from here."""
         if problems := self.scenario.missing_submitters():
             raise ScenarioError(problems)
-        return open_run(
+        options = self.options
+        opening = open_run(
             self.scenario,
             self.rundir,
-            resume=self.options.resume is not None,
-            overwrite=self.options.overwrite,
-            timeout=self.options.timeout,
+            resume=options.resume is not None,
+            overwrite=options.overwrite,
+            timeout=options.timeout,
         )
+        try:  # the run database: a damaged one stops the run before anything happens
+            self._record = open_record(self.scenario, self.rundir, options, opening)
+        except SimbaError:
+            self.rundir.unlock()
+            raise
+        return opening
 
     def _begin(self, opening: Opening) -> Position:
         """Start the trace and the first checkpoint, emit :class:`RunStarted`; where to begin."""
@@ -179,8 +199,8 @@ class Engine:
         for name in self._module_dirs:
             self.rundir.module_dirs(name).create()
         self._trace = TraceWriter(self.rundir.trace_file)
-        self.observers.append(self._trace)
-        self.observers.append(self.services)
+        self.observers.extend((self._trace, self._record, self.services))
+        self._boundaries.before_save = self._record.commit
         self._mark_boundary(position, self._replay_offset, force=True)
         timeline = self.timeline
         self.emit(
@@ -218,12 +238,12 @@ class Engine:
             except OSError as exc:
                 late = late or cannot_write(self.rundir.root, exc)
         late = self._finish(error or late, self._stop_leftovers()) or late
-        for observer in (self._trace, self.services):
+        for observer in (self._trace, self._record, self.services):
             if observer in self.observers:
                 self.observers.remove(observer)
-        if self._trace is not None:
-            with contextlib.suppress(OSError):
-                self._trace.close()
+        for record in (self._trace, self._record):
+            with contextlib.suppress(OSError, sqlite3.Error, AttributeError):
+                record.close()  # type: ignore[union-attr]
         self.rundir.unlock()
         return late
 
@@ -262,7 +282,7 @@ class Engine:
             ahead.write_ahead(
                 partial(self._upcoming, batch, position, following, base, done, current_time)
             )
-            update = self._call(call, current_time, view)
+            update = self._call(call, current_time, view, position)
             done.append((call.module.name, update))
             self.state.common_data = apply_updates(self.state.common_data, (update,))
 
@@ -318,7 +338,7 @@ class Engine:
         base = self.state.common_data
         updates = run_concurrently(
             batch,
-            lambda call, view: self._call(call, current_time, view),
+            lambda call, view: self._call(call, current_time, view, batch.calls.index(call)),
             base,
             pool=self._pool,
             jobs=self.jobs,
@@ -327,7 +347,7 @@ class Engine:
         self.state.common_data = apply_updates(base, updates)
 
     def _call(
-        self, call: Call, current_time: datetime, common_view: Mapping[str, Any] | None
+        self, call: Call, current_time: datetime, view: Mapping[str, Any] | None, slot: int
     ) -> CommonUpdate:
         module = call.module
         module_state = self.state.modules[module.name]
@@ -337,20 +357,24 @@ class Engine:
             directory = self.rundir.call_dir(call)
         else:
             directory = self._ahead.directories.enter(call)
-        config = self._ahead.take_config(call, common_view, module_state, self.services.documents)
+        config = self._ahead.take_config(call, view, module_state, self.services.documents)
         written = config is not None
         if config is None:
-            config = self._configs.build(call, directory, current_time, common_view, module_state)
+            config = self._configs.build(call, directory, current_time, view, module_state)
         if replay:
             status = replayed_status(call, config[1])
             module_state.calls += 1
         else:
             # Every call the earlier drivers recorded comes before this one: it is in the state.
             self._replay_offset = None
-            status = self._attempts.run(call, config, directory, module_state, written=written)
+            status = self._attempts.run(
+                call, config, directory, module_state, written=written, slot=slot
+            )
         update, warnings = common_update(module, status, self.scenario.common_data, config[2])
         for warning in warnings:
             self._ahead.post(RunWarning(module=module.name, tick=call.tick, message=warning))
+        row = merged(call, slot, current_time, update, status.module_data, replay)
+        self._ahead.later(partial(self._record.merged, row))
         if status.module_data is not None:
             module_state.module_data = status.module_data
         module_state.last_run_tick = call.tick
@@ -420,29 +444,3 @@ class Engine:
             )
         )
         return late
-
-
-def _run_root(scenario: Scenario, options: RunOptions) -> Path:
-    """The run directory: the one to resume, or where the options or the scenario say."""
-    driver = scenario.driver
-    return options.resume or RunDirectory.locate(
-        Path(options.output_directory).resolve()
-        if options.output_directory
-        else driver.output_directory,
-        options.run_id or driver.run_id or default_run_id(),
-        options.cell_id or driver.cell_id,
-    )
-
-
-def _position(batch: Batch | None, final_tick: int) -> Position:
-    if batch is None:
-        return Position(mode="done", tick=final_tick)
-    return Position(mode=batch.mode.value, tick=batch.tick)
-
-
-def _with_next(batches: Iterator[Batch]) -> Iterator[tuple[Batch, Batch | None]]:
-    batch = next(batches, None)
-    while batch is not None:
-        following = next(batches, None)
-        yield batch, following
-        batch = following

@@ -28,6 +28,8 @@ class RunOptions:
     """Most calls run at once in dependency mode (default: the CPU count)."""
     cache_directory: Path | None = None
     """Where the services' ``CACHE_ROOT`` directories go (default: inside the run directory)."""
+    command_line: tuple[str, ...] | None = None
+    """The command that started the run, for the run database (default: ``sys.argv``)."""
 
     def __post_init__(self) -> None:
         """Refuse a timeout no wait can honour and a job count below one, as the CLI does."""

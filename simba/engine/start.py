@@ -8,7 +8,7 @@ refuse scenario files that changed, and kill what an earlier driver left running
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,14 +22,16 @@ from simba.engine.checkpoint import (
     load_checkpoint,
     recorded_calls,
 )
+from simba.engine.options import RunOptions
 from simba.engine.protocol import Status, StatusProblem, read_status
-from simba.engine.rundir import RunDirectory, RunFiles
+from simba.engine.rundir import RunDirectory, RunFiles, default_run_id
 from simba.engine.state import RunState
 from simba.engine.verdict import describe
 from simba.errors import CheckpointError, Problem, RunDirectoryError, SimbaError
 from simba.jsonfile import JSONFileError, read_json, write_json
 from simba.leftovers import kill_leftovers
-from simba.plan import Call, Mode, Plan
+from simba.plan import Batch, Call, Mode, Plan
+from simba.record.rows import EarlierAttempt
 from simba.scenario import Scenario
 from simba.scenario.timeline import LONGEST_TIMEOUT
 
@@ -45,6 +47,12 @@ class Opening:
     """The checkpoint's state when resuming (otherwise the scenario's initial state)."""
     replay_offset: int | None = None
     """When resuming: where the trace records of calls to replay start."""
+    taken_over: Callable[[str, str, int], bool] = lambda module, mode, tick: False
+    """``replay`` by ``(module, mode, tick)``."""
+    earlier: tuple[EarlierAttempt, ...] = ()
+    """When resuming: the attempts the trace records after the checkpoint."""
+    reopened: bool = False
+    """Whether the directory holds an earlier driver's records (resume, continueFromTick)."""
 
 
 def open_run(
@@ -58,6 +66,7 @@ def open_run(
     """Create, continue or resume ``rundir``; lock it; where the run goes on from."""
     start = Position(mode=Mode.START.value, tick=scenario.timeline.initial_tick)
     continued = _continued_calls(scenario)
+    replay = _by_call(continued)
     if resume:
         if not rundir.root.is_dir():
             raise RunDirectoryError(f"cannot resume: {rundir.root} does not exist")
@@ -71,7 +80,7 @@ def open_run(
     continue_from = scenario.driver.continue_from_tick
     if continue_from is None:
         rundir.create(info, overwrite=overwrite)
-        return Opening(start, continued)
+        return Opening(start, replay, taken_over=continued)
     if not rundir.root.is_dir():
         raise RunDirectoryError(
             f"continueFromTick {continue_from} needs the earlier run's directory "
@@ -80,11 +89,11 @@ def open_run(
     rundir.open_existing()
     kill_leftovers(rundir.root)
     write_json(rundir.run_info_file, info)
-    return Opening(start, continued)
+    return Opening(start, replay, taken_over=continued, reopened=True)
 
 
 def _resumed(
-    scenario: Scenario, rundir: RunDirectory, continued: Callable[[Call], bool]
+    scenario: Scenario, rundir: RunDirectory, continued: Callable[[str, str, int], bool]
 ) -> Opening:
     """Where a resumed run goes on from, its records checked against the scenario."""
     if not rundir.checkpoint_file.exists() and rundir.run_info_file.exists():
@@ -92,7 +101,7 @@ def _resumed(
         _check_fingerprint(scenario, rundir, read_run_info(rundir.run_info_file)["fingerprint"])
         kill_leftovers(rundir.root)
         start = Position(mode=Mode.START.value, tick=scenario.timeline.initial_tick)
-        return Opening(start, continued)
+        return Opening(start, _by_call(continued), taken_over=continued, reopened=True)
     checkpoint = load_checkpoint(rundir.checkpoint_file)
     _check_fingerprint(scenario, rundir, checkpoint.fingerprint)
     _check_fits(scenario, checkpoint, rundir.checkpoint_file)
@@ -103,11 +112,18 @@ def _resumed(
         if name in checkpoint.state.modules:  # still count in the summary, as they happened
             checkpoint.state.modules[name].calls += count
             checkpoint.state.modules[name].failures += count
+
+    def taken_over(module: str, mode: str, tick: int) -> bool:
+        return (module, mode, tick) in done or continued(module, mode, tick)
+
     return Opening(
         checkpoint.position,
-        lambda call: (call.module.name, call.mode.value, call.tick) in done or continued(call),
+        _by_call(taken_over),
         checkpoint.state,
         checkpoint.trace_offset,
+        taken_over,
+        recorded.attempts,
+        reopened=True,
     )
 
 
@@ -231,13 +247,46 @@ def _check_fingerprint(scenario: Scenario, rundir: RunDirectory, fingerprint: ob
         )
 
 
-def _continued_calls(scenario: Scenario) -> Callable[[Call], bool]:
-    """Whether continueFromTick takes a call from the earlier run instead of executing it."""
+def _continued_calls(scenario: Scenario) -> Callable[[str, str, int], bool]:
+    """Whether continueFromTick takes a call (by module, mode and tick) from the earlier
+    run instead of executing it."""
     continue_from = scenario.driver.continue_from_tick
     initial = scenario.timeline.initial_tick
     if continue_from is None:
-        return lambda call: False
-    return lambda call: (
-        (call.mode is Mode.STEP and call.tick < continue_from)
-        or (call.mode is Mode.START and continue_from > initial)
+        return lambda module, mode, tick: False
+    return lambda module, mode, tick: (
+        (mode == Mode.STEP.value and tick < continue_from)
+        or (mode == Mode.START.value and continue_from > initial)
     )
+
+
+def _by_call(taken_over: Callable[[str, str, int], bool]) -> Callable[[Call], bool]:
+    return lambda call: taken_over(call.module.name, call.mode.value, call.tick)
+
+
+def run_root(scenario: Scenario, options: RunOptions) -> Path:
+    """The run directory: the one to resume, or where the options or the scenario say."""
+    driver = scenario.driver
+    return options.resume or RunDirectory.locate(
+        Path(options.output_directory).resolve()
+        if options.output_directory
+        else driver.output_directory,
+        options.run_id or driver.run_id or default_run_id(),
+        options.cell_id or driver.cell_id,
+    )
+
+
+def position_before(batch: Batch | None, final_tick: int) -> Position:
+    """The checkpoint position before ``batch`` (``done`` after the last)."""
+    if batch is None:
+        return Position(mode="done", tick=final_tick)
+    return Position(mode=batch.mode.value, tick=batch.tick)
+
+
+def with_next(batches: Iterator[Batch]) -> Iterator[tuple[Batch, Batch | None]]:
+    """Each batch with the one after it."""
+    batch = next(batches, None)
+    while batch is not None:
+        following = next(batches, None)
+        yield batch, following
+        batch = following

@@ -32,8 +32,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
-from simba.events import Level
+from simba.events import Level, Placement, Usage
 from simba.scenario import ModuleSpec
 
 
@@ -60,6 +61,19 @@ class CallResult:
     """``(level, text)`` of the ``INFO:`` / ``ERROR:`` lines the module printed."""
     error: str | None = None
     """Why the call failed before any exit status could count (e.g. it could not start)."""
+    usage: Usage | None = None
+    """The module process's CPU time and peak memory for this call, where measured."""
+    placement: Placement | None = None
+    """Where the call ran, where the back-end says (Parsl's executor, block and job)."""
+
+
+def rusage_of(usage: Any) -> Usage | None:
+    """A :class:`Usage` from an ``os.wait4`` ``struct_rusage`` (``ru_maxrss`` is KiB on Linux)."""
+    if usage is None:
+        return None
+    return Usage(
+        user_cpu=usage.ru_utime, system_cpu=usage.ru_stime, max_rss_kb=int(usage.ru_maxrss)
+    )
 
 
 class Runner(ABC):

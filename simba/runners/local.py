@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 from simba.output import Sink
 from simba.process import GRACE_PERIOD, Cancellation, ModuleProcess
-from simba.runners.base import CallRequest, CallResult, Runner
+from simba.runners.base import CallRequest, CallResult, Runner, rusage_of
 from simba.scenario import ModuleSpec
 
 
@@ -78,6 +78,7 @@ class LocalRunner(Runner):
             cancelled=self._cancellation.cancelled,
             wall_time=time.perf_counter() - started,
             lines=(*stdout.found, *stderr.found),
+            usage=rusage_of(process.usage),
         )
 
     def cancel(self) -> None:
