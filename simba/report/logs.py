@@ -44,7 +44,8 @@ def failures(
     """Every attempt that ended other than in success, oldest first, with its stderr tail."""
     rows = list(modules)
     width = len(str(len(rows)))
-    numbers = {row.name: f"{row.idx + 1:0{width}d}" for row in rows}
+    ordered = sorted(rows, key=lambda row: row.idx)  # the schedule's order, 1-based below
+    numbers = {row.name: f"{place:0{width}d}" for place, row in enumerate(ordered, 1)}
     ticks = _tick_directories(root)
     found = []
     for attempt in attempts:

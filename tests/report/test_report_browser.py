@@ -80,22 +80,29 @@ def test_the_quickstart_report(browser: Any, tmp_path: Path) -> None:
     opened.close()
 
 
-def failing_scenario(tmp_path: Path) -> Path:
-    directory = tmp_path / "failing"
+def scripted(name: str, priority: int, **fields: Any) -> dict[str, Any]:
+    """A schedule entry running tests/modules/scripted.py (its moduleData says what it does)."""
+    return {"name": name, "command": ["python3", str(MODULES / "scripted.py")],
+            "priority": priority, **fields}  # fmt: skip
+
+
+def scenario_of(directory: Path, entries: list[dict[str, Any]], driver: dict[str, Any]) -> Path:
     directory.mkdir()
-    scripted = str(MODULES / "scripted.py")
-    schedule = {
-        "schedule": [
-            {"name": "level", "command": ["python3", scripted],
-             "moduleData": {"commonData": {"level": 2.5}}},
-            {"name": "breaker", "command": ["python3", scripted], "moduleData": {
-                "onTick": 2, "stderr": ["boom: the reactor melted", "at line 42"], "exit": 3}},
-        ],
-        "commonData": {"level": 0.0},
-    }  # fmt: skip
-    (directory / "driver.json").write_text(json.dumps(SMALL_DRIVER))
+    schedule = {"schedule": entries, "commonData": {"level": 0.0}}
+    (directory / "driver.json").write_text(json.dumps(driver))
     (directory / "schedule.json").write_text(json.dumps(schedule))
     return directory
+
+
+def failing_scenario(tmp_path: Path) -> Path:
+    """Two modules; ``breaker`` writes two stderr lines and exits 3 at tick 2."""
+    level = {"commonData": {"level": 2.5}}
+    breaker = {"onTick": 2, "stderr": ["boom: the reactor melted", "at line 42"], "exit": 3}
+    entries = [
+        scripted("level", 2, updateCommonData=True, moduleData=level),
+        scripted("breaker", 1, moduleData=breaker),
+    ]
+    return scenario_of(tmp_path / "failing", entries, SMALL_DRIVER)
 
 
 def test_the_report_of_a_failed_run_shows_the_cause_and_the_log_tail(
@@ -145,21 +152,14 @@ def test_the_report_of_a_sweep_charts_outputs_against_parameters(
 
 
 def slow_scenario(tmp_path: Path) -> Path:
-    directory = tmp_path / "slow"
-    directory.mkdir()
-    driver = {**SMALL_DRIVER, "endTime": "2024-03-01T00:00:00"}  # 60 ticks
-    scripted = str(MODULES / "scripted.py")
-    schedule = {
-        "schedule": [
-            {"name": "slow", "command": ["python3", scripted],
-             "moduleData": {"sleep": 0.1, "commonData": {"level": 1.0}}},
-            {"name": "fast", "command": ["python3", scripted], "moduleData": {}},
-        ],
-        "commonData": {"level": 0.0},
-    }  # fmt: skip
-    (directory / "driver.json").write_text(json.dumps(driver))
-    (directory / "schedule.json").write_text(json.dumps(schedule))
-    return directory
+    """60 ticks of a module that sleeps 0.1 s per call, and another."""
+    slow = {"sleep": 0.1, "commonData": {"level": 1.0}}
+    entries = [
+        scripted("slow", 2, updateCommonData=True, moduleData=slow),
+        scripted("fast", 1),
+    ]
+    driver = {**SMALL_DRIVER, "endTime": "2024-03-01T00:00:00"}
+    return scenario_of(tmp_path / "slow", entries, driver)
 
 
 def successful_calls(run: Path) -> int:

@@ -121,7 +121,7 @@
         title: { text: title, textStyle: { fontSize: 12 } },
         tooltip: { trigger: "axis" },
         grid: { left: 64, right: 16, top: 30, bottom: 28 },
-        xAxis: { type: "time" },
+        xAxis: { type: "time", axisLabel: { hideOverlap: true } },
         yAxis: { type: "value", scale: true },
         dataZoom: [{ type: "inside", filterMode: "none" }],
         series: [{ type: "line", name: s.key, data: points, showSymbol: points.length < 60, lineStyle: { width: 1.5 },
@@ -139,7 +139,8 @@
       return (depth[name] = d);
     }
     var nodes = names.map(function (name, i) {
-      return { name: name, x: i * 120, y: level(name, [name]) * 80,
+      // top to bottom in schedule order; a module right of those it depends on
+      return { name: name, x: level(name, [name]) * 160, y: i * 60,
         itemStyle: { color: PALETTE[i % PALETTE.length] } };
     });
     var links = [];
@@ -149,11 +150,13 @@
         links.push({ source: n, target: name, lineStyle: { color: "#333", width: 2, curveness: 0.3 } });
       });
     });
-    chart("graph", document.getElementById("graph"), {
+    var node = document.getElementById("graph");
+    node.style.height = Math.min(1600, 110 + 60 * names.length) + "px";
+    chart("graph", node, {
       title: { text: "schedule order (dashed) and dependsOn (solid, arrow to the dependent)", textStyle: { fontSize: 12 } },
       tooltip: {},
       series: [{ type: "graph", layout: "none", roam: true, symbolSize: 28, edgeSymbol: ["none", "arrow"],
-        label: { show: true, position: "bottom" }, data: nodes, links: links, top: 50, bottom: 40 }]
+        label: { show: true, position: "right" }, data: nodes, links: links, top: 50, bottom: 30 }]
     });
   }
 
