@@ -27,6 +27,7 @@ The contract, which holds for every runner:
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -101,3 +102,28 @@ class Runner(ABC):
         traceback: TracebackType | None,
     ) -> None:
         self.shutdown()
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def proc_usage(pid: int) -> tuple[float, float, int | None] | None:
+    """A live process's user and system CPU seconds and peak RSS (KiB) from /proc; ``None``
+    where there is no /proc (or the process is gone)."""
+    try:
+        stat, status = _read(f"/proc/{pid}/stat"), _read(f"/proc/{pid}/status")
+        fields = stat[stat.rindex(b")") + 2 :].split()
+        user, system = int(fields[11]) / _CLOCK_TICKS, int(fields[12]) / _CLOCK_TICKS
+    except (OSError, ValueError, IndexError):
+        return None
+    start = status.find(b"VmHWM:")
+    peak = int(status[start + 6 :].split()[0]) if start >= 0 else None
+    return user, system, peak
+
+
+def _read(path: str) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return os.read(fd, 16384)
+    finally:
+        os.close(fd)

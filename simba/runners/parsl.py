@@ -14,6 +14,7 @@ pool, a broken executor).
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import signal
 import time
@@ -23,7 +24,7 @@ from concurrent.futures import wait
 from pathlib import Path
 
 from simba.errors import tail_bytes
-from simba.events import Level
+from simba.events import Level, Placement
 from simba.leftovers import kill_marked
 from simba.output import read_module_lines
 from simba.process import GRACE_PERIOD
@@ -101,8 +102,11 @@ class ParslRunner(Runner):
         lines = (*read_module_lines(request.stdout_path), *read_module_lines(request.stderr_path))
         failure = future.exception()
         if failure is None:
-            return CallResult(exit_code=0, wall_time=wall_time, lines=lines)
-        return self._failed(request, failure, label, call_id, wall_time, lines)
+            return CallResult(
+                exit_code=0, wall_time=wall_time, lines=lines, placement=Placement(executor=label)
+            )
+        result = self._failed(request, failure, label, call_id, wall_time, lines)
+        return dataclasses.replace(result, placement=Placement(executor=label))
 
     def _failed(
         self,

@@ -17,10 +17,10 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping
 
-from simba.events import Level
+from simba.events import Level, Usage
 from simba.output import Sink
 from simba.process import GRACE_PERIOD, Cancellation, ModuleProcess
-from simba.runners.base import CallRequest, CallResult, Runner
+from simba.runners.base import CallRequest, CallResult, Runner, proc_usage, rusage_of
 from simba.scenario import ModuleSpec
 
 DONE = b"DONE:"
@@ -37,6 +37,8 @@ class ResidentRunner(Runner):
         self.grace_period = grace_period
         self._processes: dict[str, ModuleProcess] = {}
         self._cancellation = Cancellation()
+        self._cpu: dict[str, tuple[float, float]] = {}
+        """Each module process's user and system CPU seconds after its last call."""
 
     def run(self, request: CallRequest) -> CallResult:
         module = request.module
@@ -76,7 +78,13 @@ class ResidentRunner(Runner):
             return self._answered(request, stdout.done, wall_time, lines)
         if outcome is not None and outcome.timed_out:
             self._discard(module.name)
-            return CallResult(exit_code=None, timed_out=True, wall_time=wall_time, lines=lines)
+            return CallResult(
+                exit_code=None,
+                timed_out=True,
+                wall_time=wall_time,
+                lines=lines,
+                usage=self._ended_usage(module.name, process),
+            )
         process.wait_exit(self.grace_period)
         returncode = self._discard(module.name)
         how = f"code {returncode}" if returncode >= 0 else f"signal {-returncode}"
@@ -84,6 +92,7 @@ class ResidentRunner(Runner):
             exit_code=None,
             wall_time=wall_time,
             lines=lines,
+            usage=self._ended_usage(module.name, process),
             cancelled=self._cancellation.cancelled,
             error=f"(resident) exited with {how} before answering 'DONE: {request.config_path}'",
         )
@@ -97,7 +106,8 @@ class ResidentRunner(Runner):
     ) -> CallResult:
         """The result of a call the module answered with ``DONE: <answer>``."""
         if answer == str(request.config_path):
-            return CallResult(exit_code=0, wall_time=wall_time, lines=lines)
+            usage = self._usage(request.module.name, self._processes[request.module.name].pid)
+            return CallResult(exit_code=0, wall_time=wall_time, lines=lines, usage=usage)
         # Out of step with its requests: end it (EOF first), so a retry starts anew.
         process = self._processes[request.module.name]
         with contextlib.suppress(OSError):
@@ -138,6 +148,34 @@ class ResidentRunner(Runner):
         )
         self._processes[module.name] = process
         return process
+
+    def _usage(self, name: str, pid: int) -> Usage | None:
+        """The call's CPU seconds (the process's since its previous call; /proc counts in
+        clock ticks, usually 10 ms) and the process's peak RSS so far; ``None`` if /proc
+        cannot tell."""
+        measured = proc_usage(pid)
+        if measured is None:
+            return None
+        user, system, peak = measured
+        before_user, before_system = self._cpu.get(name, (0.0, 0.0))
+        self._cpu[name] = (user, system)
+        return Usage(
+            user_cpu=round(user - before_user, 6),
+            system_cpu=round(system - before_system, 6),
+            max_rss_kb=peak,
+        )
+
+    def _ended_usage(self, name: str, process: ModuleProcess) -> Usage | None:
+        """The usage of a call whose process ended (``os.wait4``), less its earlier calls'."""
+        usage = rusage_of(process.usage)
+        before_user, before_system = self._cpu.pop(name, (0.0, 0.0))
+        if usage is None or usage.user_cpu is None or usage.system_cpu is None:
+            return usage
+        return Usage(
+            user_cpu=round(max(0.0, usage.user_cpu - before_user), 6),
+            system_cpu=round(max(0.0, usage.system_cpu - before_system), 6),
+            max_rss_kb=usage.max_rss_kb,
+        )
 
     def _discard(self, name: str) -> int:
         """Stop and reap a module's process; its exit status."""
