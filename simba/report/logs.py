@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from simba.report.record import Attempt, ModuleRow
+from simba.record.reader import Attempt, Module
 
 #: Lines of a stderr file quoted in the report.
 TAIL_LINES = 20
@@ -38,14 +38,12 @@ class Failure:
     tail: str
 
 
-def failures(
-    root: Path, attempts: Iterable[Attempt], modules: Iterable[ModuleRow]
-) -> list[Failure]:
+def failures(root: Path, attempts: Iterable[Attempt], modules: Iterable[Module]) -> list[Failure]:
     """Every attempt that ended other than in success, oldest first, with its stderr tail."""
     rows = list(modules)
     width = len(str(len(rows)))
     ordered = sorted(rows, key=lambda row: row.idx)  # the schedule's order, 1-based below
-    numbers = {row.name: f"{place:0{width}d}" for place, row in enumerate(ordered, 1)}
+    numbers = {row.module: f"{place:0{width}d}" for place, row in enumerate(ordered, 1)}
     ticks = _tick_directories(root)
     found = []
     for attempt in attempts:

@@ -14,8 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from simba.report.logs import Failure, failures, tail
-from simba.report.record import Attempt, Message, RunRecord
+from simba.record.reader import Attempt, Message
+from simba.report.logs import Failure, failures
+from simba.report.record import RunReport, cpu_seconds
 from simba.report.series import MAX_POINTS, sim_seconds, state_series
 from simba.report.stats import ModuleStats, module_stats
 
@@ -50,33 +51,33 @@ class RunPage:
     log_tail: str
     facts: tuple[tuple[str, str], ...]
     modules: tuple[ModuleStats, ...]
-    order: tuple[tuple[int, str, str, int, str], ...]
+    order: tuple[tuple[int, str, str, str, str], ...]
     failures: tuple[Failure, ...]
     warnings: tuple[Warning_, ...]
     info: tuple[Message, ...]
     data: Mapping[str, Any]
 
 
-def run_page(record: RunRecord) -> RunPage:
+def run_page(record: RunReport) -> RunPage:
     """The report of one run."""
     meta = record.meta
     counted = [a for a in record.attempts if not a.superseded]
     calls = sum(1 for a in counted if a.outcome == "success")
     found = failures(record.root, record.attempts, record.modules)
     last = record.drivers[-1] if record.drivers else None
-    error = (last.error if last else None) or _text(meta.get("error"))
-    started = record.drivers[0].started_at if record.drivers else _number(meta.get("startedAt"))
+    error = (last.error if last else None) or meta.error
+    started = record.drivers[0].started_at if record.drivers else meta.started_at
     ended = last.ended_at if last else None
     stats = module_stats(record.modules, record.attempts)
     return RunPage(
-        title=f"SIMBA run {meta.get('runId', record.root.name)}",
+        title=f"SIMBA run {meta.run_id or record.root.name}",
         banner=_banner(record, calls),
         error=error,
         log_tail=next((f.tail for f in reversed(found) if not f.superseded and f.tail), ""),
         facts=_facts(record, calls, started, ended),
         modules=tuple(stats),
         order=tuple(
-            (row.idx, row.name, row.type, row.priority, ", ".join(row.depends_on) or "-")
+            (row.idx, row.module, row.type, _show(row.priority), ", ".join(row.depends_on) or "-")
             for row in record.modules
         ),
         failures=tuple(found),
@@ -86,9 +87,9 @@ def run_page(record: RunRecord) -> RunPage:
     )
 
 
-def _banner(record: RunRecord, calls: int) -> Banner:
+def _banner(record: RunReport, calls: int) -> Banner:
     meta, state = record.meta, record.state
-    planned = meta.get("plannedCalls")
+    planned = meta.planned_calls
     done = f"{calls} of {planned} calls" if planned is not None else f"{calls} calls"
     last = record.drivers[-1] if record.drivers else None
     if state == "running":
@@ -109,27 +110,27 @@ def _banner(record: RunRecord, calls: int) -> Banner:
 
 
 def _facts(
-    record: RunRecord, calls: int, started: float | None, ended: float | None
+    record: RunReport, calls: int, started: float | None, ended: float | None
 ) -> tuple[tuple[str, str], ...]:
     meta = record.meta
     command = " ".join(record.drivers[-1].command_line) if record.drivers else ""
     end_time = ended if ended is not None else (time.time() if record.state == "running" else None)
     duration = end_time - started if end_time is not None and started is not None else None
     pairs = [
-        ("Run", str(meta.get("runId", record.root.name))),
-        ("Cell", _text(meta.get("cellId")) or "-"),
+        ("Run", meta.run_id or record.root.name),
+        ("Cell", meta.cell_id or "-"),
         ("Run directory", str(record.root)),
-        ("Scenario", _text(meta.get("scenario")) or "-"),
-        ("SIMBA version", _text(meta.get("simbaVersion")) or "-"),
+        ("Scenario", meta.scenario or "-"),
+        ("SIMBA version", meta.simba_version or "-"),
         ("Command", command or "-"),
         ("Drivers", f"{len(record.drivers)} (resumed {max(0, len(record.drivers) - 1)} times)"),
         ("Started", _clock(started)),
         ("Ended", _clock(ended) if ended is not None else "-"),
         ("Duration", f"{duration:.3f} s" if duration is not None else "-"),
-        ("Calls", f"{calls} of {meta.get('plannedCalls', '?')} planned"),
+        ("Calls", f"{calls} of {_show(meta.planned_calls)} planned"),
         ("Attempts", str(len(record.attempts))),
-        ("Ticks", f"{meta.get('initialTick', '?')} to {meta.get('finalTick', '?')}"),
-        ("Simulated time", f"{meta.get('initialTime', '?')} to {meta.get('finalTime', '?')}"),
+        ("Ticks", f"{_show(meta.initial_tick)} to {_show(meta.final_tick)}"),
+        ("Simulated time", f"{_show(meta.initial_time)} to {_show(meta.final_time)}"),
     ]
     return tuple(pairs)
 
@@ -152,8 +153,8 @@ def _warnings(messages: Sequence[Message]) -> tuple[Warning_, ...]:
     )
 
 
-def _data(record: RunRecord, stats: Sequence[ModuleStats], origin: float) -> dict[str, Any]:
-    names = [row.name for row in record.modules]
+def _data(record: RunReport, stats: Sequence[ModuleStats], origin: float) -> dict[str, Any]:
+    names = [row.module for row in record.modules]
     for attempt in record.attempts:
         if attempt.module not in names:
             names.append(attempt.module)
@@ -197,22 +198,23 @@ def _calls(attempts: Sequence[Attempt], names: list[str], origin: float) -> dict
         columns["d"].append(
             round(a.wall_time if a.wall_time is not None else end - a.started_at, 4)
         )
-        columns["c"].append(None if a.cpu is None else round(a.cpu, 4))
+        cpu = cpu_seconds(a)
+        columns["c"].append(None if cpu is None else round(cpu, 4))
         columns["r"].append(a.max_rss_kb)
         outcome = a.outcome or "running"
         columns["o"].append(OUTCOMES.index(outcome) if outcome in OUTCOMES else 1)
     return columns
 
 
-def _first_time(record: RunRecord) -> float:
-    for text in (record.meta.get("initialTime"), *(row.time for row in record.states)):
+def _first_time(record: RunReport) -> float:
+    for text in (record.meta.initial_time, *(row.time for row in record.states)):
         seconds = sim_seconds(text) if isinstance(text, str) else None
         if seconds is not None:
             return seconds
     return 0.0
 
 
-def _tick_times(record: RunRecord, origin: float) -> list[list[float]]:
+def _tick_times(record: RunReport, origin: float) -> list[list[float]]:
     """Each tick's simulated time, run-length coded: ``[first tick, count, seconds, step]``."""
     known: dict[int, float] = {}
     for row in record.states:
@@ -232,7 +234,7 @@ def _tick_times(record: RunRecord, origin: float) -> list[list[float]]:
     return segments
 
 
-def _services(record: RunRecord, origin: float) -> list[dict[str, Any]]:
+def _services(record: RunReport, origin: float) -> list[dict[str, Any]]:
     by_module: dict[str, tuple[list[float], list[int]]] = {}
     for stat in record.service_stats:
         xs, ys = by_module.setdefault(stat.module, ([], []))
@@ -246,12 +248,13 @@ def _round(value: float, digits: int = 3) -> float | int:
     return int(rounded) if rounded == int(rounded) and abs(rounded) < 1e15 else rounded
 
 
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) else None
+def _show(value: Any) -> str:
+    """A value of the record as the page shows it: ``?`` where it is not (yet) known."""
+    if value is None:
+        return "?"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _clock(seconds: float | None) -> str:
@@ -260,4 +263,4 @@ def _clock(seconds: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(seconds))
 
 
-__all__ = ["RunPage", "run_page", "tail"]
+__all__ = ["RunPage", "run_page"]

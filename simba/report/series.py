@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from simba.report.record import StateRow
+from simba.record.reader import StateRow
 
 #: Points per series above which a series is downsampled.
 MAX_POINTS = 2000
@@ -74,7 +74,7 @@ def state_series(states: Iterable[StateRow], origin: float) -> list[Series]:
             entry = points.setdefault(key, ("commonData", row.module, [], []))
             entry[2].append(x)
             entry[3].append(number)
-        for key, number in numeric_leaves(row.module_data, f"moduleData.{row.module}"):
+        for key, number in numeric_leaves(row.module_data or {}, f"moduleData.{row.module}"):
             entry = points.setdefault(key, ("moduleData", row.module, [], []))
             entry[2].append(x)
             entry[3].append(number)

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from simba.report.record import Attempt, ModuleRow
+from simba.record.reader import Attempt, Module
+from simba.report.record import cpu_seconds
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,19 +36,19 @@ class ModuleStats:
     rss_mb: tuple[float, ...] | None
 
 
-def module_stats(modules: Sequence[ModuleRow], attempts: Iterable[Attempt]) -> list[ModuleStats]:
+def module_stats(modules: Sequence[Module], attempts: Iterable[Attempt]) -> list[ModuleStats]:
     """One :class:`ModuleStats` per module, in schedule order."""
-    by_module: dict[str, list[Attempt]] = {row.name: [] for row in modules}
+    by_module: dict[str, list[Attempt]] = {row.module: [] for row in modules}
     for attempt in attempts:
         by_module.setdefault(attempt.module, []).append(attempt)
-    types = {row.name: row.type for row in modules}
+    types = {row.module: row.type for row in modules}
     return [_one(name, types.get(name, "?"), rows) for name, rows in by_module.items()]
 
 
 def _one(name: str, kind: str, rows: list[Attempt]) -> ModuleStats:
     counted = [row for row in rows if not row.superseded]
     walls = sorted(row.wall_time for row in counted if row.wall_time is not None)
-    cpus = sorted(row.cpu for row in counted if row.cpu is not None)
+    cpus = sorted(cpu for cpu in map(cpu_seconds, counted) if cpu is not None)
     rss = sorted(row.max_rss_kb for row in counted if row.max_rss_kb is not None)
     return ModuleStats(
         name=name,

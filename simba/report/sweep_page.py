@@ -16,7 +16,8 @@ from typing import Any
 
 from simba.errors import RunDirectoryError
 from simba.jsonfile import JSONFileError, read_json
-from simba.report.record import DATABASE, read_run
+from simba.record.reader import DATABASE
+from simba.report.record import read_run
 from simba.report.run_page import Banner
 
 #: The sweep's summary file (``simba.sweep.directory.SUMMARY_FILE``; the report sits beside

@@ -34,7 +34,7 @@ def handmade_run(root: Path, *, ticks: int = 100, started: float = 1_700_000_000
     db.executemany(
         "INSERT INTO modules VALUES (?, ?, 'resident', ?, ?, 0)",
         [
-            (name, i, 30 - 10 * i, json.dumps(["sir"] if i else []))
+            (name, i + 1, 30 - 10 * i, json.dumps(["sir"] if i else []))
             for i, name in enumerate(MODULES)
         ],
     )

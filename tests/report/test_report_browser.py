@@ -45,10 +45,14 @@ def check_page(browser: Any, opened: Opened, path: Path) -> None:
     assert distinct_colours(browser, png) > 50
 
 
-def check_timeline(opened: Opened, modules: list[str]) -> dict[str, int]:
+def check_timeline(
+    opened: Opened, modules: list[str], idle: tuple[str, ...] = ()
+) -> dict[str, int]:
+    """Every module called has bars in its row; ``idle`` ones (services) have a row, no bar."""
     bars = opened.page.evaluate(BARS_PER_MODULE)
-    assert sorted(bars) == sorted(modules)
-    assert all(count > 0 for count in bars.values()), bars
+    assert sorted(bars) == sorted([*modules, *idle])
+    assert all(bars[name] > 0 for name in modules), bars
+    assert all(bars[name] == 0 for name in idle), bars
     return dict(bars)
 
 
@@ -208,4 +212,20 @@ def test_a_running_run_and_then_one_killed_with_sigkill_render(
     assert "Interrupted:" in banner
     assert f"simba run --resume {run}" in banner
     check_timeline(opened, ["slow", "fast"])
+    opened.close()
+
+
+def test_the_report_of_a_run_with_a_service_charts_its_stats(browser: Any, tmp_path: Path) -> None:
+    result = run_cli("run", EXAMPLES / "services", "-o", tmp_path, "--run-id", "s", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    path = report_of(tmp_path / "s", tmp_path)
+    opened = open_report(browser, path)
+    check_page(browser, opened, path)
+    check_timeline(opened, ["sensor", "smoother"], idle=("kv",))
+    lines = opened.page.eval_on_selector_all(
+        "#service-chart svg path",
+        "r => r.filter(p => (p.getAttribute('d') || '').includes('L')).length",
+    )
+    assert lines > 0
+    assert "commonData.mean7" in opened.page.evaluate(CHARTED_KEYS)
     opened.close()

@@ -79,7 +79,7 @@ def test_a_directory_without_a_database_is_refused_with_exit_2(tmp_path: Path) -
     (tmp_path / "empty").mkdir()
     result = run_cli("report", tmp_path / "empty", cwd=tmp_path)
     assert result.returncode == 2
-    assert "has no run database (.simba/run.db)" in result.stderr
+    assert "does not exist: this is no SIMBA run directory" in result.stderr
     assert "Traceback" not in result.stderr
     missing = run_cli("report", tmp_path / "nowhere", cwd=tmp_path)
     assert missing.returncode == 2

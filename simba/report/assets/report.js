@@ -165,7 +165,7 @@
     if (!node) return;
     chart("services", node, {
       title: { text: "jobs completed by each service over wall-clock time", textStyle: { fontSize: 12 } },
-      tooltip: { trigger: "axis" }, legend: { top: 20 },
+      tooltip: { trigger: "axis" }, legend: { top: 24 },
       grid: { left: 60, right: 16, top: 50, bottom: 36 },
       xAxis: { type: "value", name: "s since start", nameLocation: "middle", nameGap: 22 },
       yAxis: { type: "value" },
