@@ -19,6 +19,7 @@ from simba.report.logs import Failure, failures
 from simba.report.record import RunReport, cpu_seconds
 from simba.report.series import MAX_POINTS, sim_seconds, state_series
 from simba.report.stats import ModuleStats, module_stats
+from simba.wording import counted
 
 #: An attempt's outcome as a small number in the page's data (``None``: still running).
 OUTCOMES = ("success", "error", "timeout", "signal", "exit", "status", "fail", "running")
@@ -123,7 +124,7 @@ def _facts(
         ("Scenario", meta.scenario or "-"),
         ("SIMBA version", meta.simba_version or "-"),
         ("Command", command or "-"),
-        ("Drivers", f"{len(record.drivers)} (resumed {max(0, len(record.drivers) - 1)} times)"),
+        ("Drivers", _drivers(len(record.drivers))),
         ("Started", _clock(started)),
         ("Ended", _clock(ended) if ended is not None else "-"),
         ("Duration", f"{duration:.3f} s" if duration is not None else "-"),
@@ -179,6 +180,7 @@ def _data(record: RunReport, stats: Sequence[ModuleStats], origin: float) -> dic
             for s in state_series(record.states, first_time)
         ],
         "services": _services(record, origin),
+        "drivers": [[round(d.started_at - origin, 3), d.driver] for d in record.drivers[1:]],
     }  # fmt: skip
 
 
@@ -246,6 +248,12 @@ def _services(record: RunReport, origin: float) -> list[dict[str, Any]]:
 def _round(value: float, digits: int = 3) -> float | int:
     rounded = round(value, digits)
     return int(rounded) if rounded == int(rounded) and abs(rounded) < 1e15 else rounded
+
+
+def _drivers(count: int) -> str:
+    if count <= 1:
+        return f"{count} (never resumed)"
+    return f"{count} (resumed {counted(count - 1, 'time')})"
 
 
 def _show(value: Any) -> str:

@@ -66,6 +66,11 @@
       ].concat(names.length > 12 ? [{ type: "inside", yAxisIndex: 0, zoomOnMouseWheel: false, moveOnMouseWheel: true }] : []),
       series: [{
         type: "custom", name: "calls", progressive: 0,
+        markLine: {
+          silent: true, symbol: "none", lineStyle: { color: "#5b6472", type: "dashed" },
+          label: { formatter: "driver {b}", position: "insideEndTop" },
+          data: data.drivers.map(function (d) { return { xAxis: d[0], name: String(d[1]) }; })
+        },
         encode: { x: [0, 1], y: 2, tooltip: [0, 1] },
         data: items,
         renderItem: function (params, api) {
