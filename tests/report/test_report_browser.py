@@ -229,3 +229,25 @@ def test_the_report_of_a_run_with_a_service_charts_its_stats(browser: Any, tmp_p
     assert lines > 0
     assert "commonData.mean7" in opened.page.evaluate(CHARTED_KEYS)
     opened.close()
+
+
+def test_a_run_resumed_after_sigkill_reports_both_drivers(browser: Any, tmp_path: Path) -> None:
+    scenario = slow_scenario(tmp_path)
+    run = tmp_path / "r"
+    process = launch("run", scenario, "-o", tmp_path, "--run-id", "r", cwd=tmp_path)
+    deadline = time.monotonic() + 60
+    while successful_calls(run) < 6 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=30)
+    run_processes(run, settle=5.0)
+    result = run_cli("run", "--resume", run, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    path = report_of(run, tmp_path)
+    opened = open_report(browser, path)
+    check_page(browser, opened, path)
+    assert "Success:" in opened.page.inner_text("#banner")
+    assert "2 (resumed 1 time)" in opened.page.inner_text("#summary")
+    assert "driver 2" in opened.page.inner_text("#timeline")
+    check_timeline(opened, ["slow", "fast"])
+    opened.close()
