@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from simba.record.reader import Attempt, Message
+from simba.record.reader import Message
 from simba.report.logs import Failure, failures
 from simba.report.record import RunReport, cpu_seconds
 from simba.report.series import MAX_POINTS, sim_seconds, state_series
@@ -22,7 +22,11 @@ from simba.report.stats import ModuleStats, module_stats
 from simba.wording import counted
 
 #: An attempt's outcome as a small number in the page's data (``None``: still running).
-OUTCOMES = ("success", "error", "timeout", "signal", "exit", "status", "fail", "running")
+#: ``cut off``: no end recorded, and its driver is gone (killed); drawn up to the driver's
+#: last recorded moment.
+OUTCOMES = (
+    "success", "error", "timeout", "signal", "exit", "status", "fail", "running", "cut off",
+)  # fmt: skip
 #: INFO lines kept in the report (the last ones); warnings and errors are all kept.
 INFO_LINES = 200
 
@@ -94,9 +98,11 @@ def _banner(record: RunReport, calls: int) -> Banner:
     done = f"{calls} of {planned} calls" if planned is not None else f"{calls} calls"
     last = record.drivers[-1] if record.drivers else None
     if state == "running":
-        running = [a for a in record.attempts if a.ended_at is None]
-        now = ", ".join(f"{a.module} (tick {a.tick})" for a in running) or "between calls"
-        return Banner(state=state, headline=f"Running: {done}", note=f"now: {now}")
+        now, driver = time.time(), last.driver if last else None
+        running = [a for a in record.attempts if a.ended_at is None and a.driver == driver]
+        doing = [f"{a.module} at tick {a.tick} for {now - a.started_at:.1f} s" for a in running]
+        now_text = ", ".join(doing) or "between calls"
+        return Banner(state=state, headline=f"Running: {done}", note=f"now: {now_text}")
     if state == "interrupted" and last is not None and last.ended_at is None:
         return Banner(
             state=state,
@@ -167,7 +173,7 @@ def _data(record: RunReport, stats: Sequence[ModuleStats], origin: float) -> dic
         "simOrigin": first_time,
         "modules": names,
         "dependsOn": [list(row.depends_on) for row in record.modules],
-        "calls": _calls(record.attempts, names, origin),
+        "calls": _calls(record, names, origin),
         "outcomes": list(OUTCOMES),
         "tickTimes": _tick_times(record, first_time),
         "stats": [
@@ -176,7 +182,7 @@ def _data(record: RunReport, stats: Sequence[ModuleStats], origin: float) -> dic
         "maxPoints": MAX_POINTS,
         "series": [
             {"key": s.key, "scope": s.scope, "module": s.module, "n": s.points,
-             "x": [_round(v) for v in s.x], "y": [_round(v, 6) for v in s.y]}
+             "x": [_round(v) for v in s.x], "y": [_significant(v) for v in s.y]}
             for s in state_series(record.states, first_time)
         ],
         "services": _services(record, origin),
@@ -184,14 +190,21 @@ def _data(record: RunReport, stats: Sequence[ModuleStats], origin: float) -> dic
     }  # fmt: skip
 
 
-def _calls(attempts: Sequence[Attempt], names: list[str], origin: float) -> dict[str, list[Any]]:
+def _calls(record: RunReport, names: list[str], origin: float) -> dict[str, list[Any]]:
     """The attempts as columns: module, mode, tick, attempt, start, wall, CPU, RSS, outcome."""
     index = {name: i for i, name in enumerate(names)}
     modes = {"start": 0, "step": 1, "end": 2}
     columns: dict[str, list[Any]] = {k: [] for k in "mktasdcro"}
+    live = record.drivers[-1].driver if record.state == "running" and record.drivers else None
+    last_seen = _last_seen(record)
     now = time.time()
-    for a in attempts:
-        end = a.ended_at if a.ended_at is not None else now
+    for a in record.attempts:
+        end = a.ended_at
+        outcome = a.outcome
+        if end is None:
+            live_call = a.driver == live and not a.superseded
+            end = now if live_call else max(a.started_at, last_seen.get(a.driver, a.started_at))
+            outcome = "running" if live_call else "cut off"
         columns["m"].append(index[a.module])
         columns["k"].append(modes.get(a.mode, 1))
         columns["t"].append(a.tick)
@@ -203,9 +216,20 @@ def _calls(attempts: Sequence[Attempt], names: list[str], origin: float) -> dict
         cpu = cpu_seconds(a)
         columns["c"].append(None if cpu is None else round(cpu, 4))
         columns["r"].append(a.max_rss_kb)
-        outcome = a.outcome or "running"
         columns["o"].append(OUTCOMES.index(outcome) if outcome in OUTCOMES else 1)
     return columns
+
+
+def _last_seen(record: RunReport) -> dict[int, float]:
+    """Each driver's last recorded moment: its end, else the last end or start it recorded."""
+    seen: dict[int, float] = {}
+    for a in record.attempts:
+        moment = a.ended_at if a.ended_at is not None else a.started_at
+        seen[a.driver] = max(seen.get(a.driver, moment), moment)
+    for driver in record.drivers:
+        if driver.ended_at is not None:
+            seen[driver.driver] = driver.ended_at
+    return seen
 
 
 def _first_time(record: RunReport) -> float:
@@ -243,6 +267,12 @@ def _services(record: RunReport, origin: float) -> list[dict[str, Any]]:
         xs.append(round(stat.at - origin, 3))
         ys.append(stat.jobs_completed)
     return [{"module": m, "x": xs, "y": ys} for m, (xs, ys) in by_module.items()]
+
+
+def _significant(value: float) -> float | int:
+    """``value`` to 7 significant digits (a chart needs no more; the JSON gets shorter)."""
+    rounded = float(f"{value:.7g}")
+    return int(rounded) if rounded.is_integer() and abs(rounded) < 1e15 else rounded
 
 
 def _round(value: float, digits: int = 3) -> float | int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -81,6 +82,15 @@ def test_the_quickstart_report(browser: Any, tmp_path: Path) -> None:
     )
     assert rows == ["sir", "policy", "weekly", "reporter"]
     assert opened.page.locator("#graph svg").count() == 1
+    hover = "() => window.simbaReport.charts.timeline.dispatchAction("
+    hover += "{type: 'showTip', seriesIndex: 0, dataIndex: 100})"
+    opened.page.evaluate(hover)
+    opened.page.wait_for_function(
+        "() => document.getElementById('timeline').innerText.includes('simulated time:')"
+    )
+    tip = opened.page.inner_text("#timeline")
+    assert re.search(r"simulated time: 2024-\d\d-\d\d \d\d:\d\d:\d\d", tip), tip
+    assert re.search(r"wall: \d+\.\d+ s, CPU: ", tip) and "outcome: success" in tip, tip
     opened.close()
 
 
@@ -212,6 +222,10 @@ def test_a_running_run_and_then_one_killed_with_sigkill_render(
     assert "Interrupted:" in banner
     assert f"simba run --resume {run}" in banner
     check_timeline(opened, ["slow", "fast"])
+    outcomes = opened.page.evaluate(
+        "() => window.simbaReport.data.calls.o.map(o => window.simbaReport.data.outcomes[o])"
+    )
+    assert "running" not in outcomes  # a call the dead driver left is 'cut off', not running
     opened.close()
 
 

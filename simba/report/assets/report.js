@@ -4,7 +4,7 @@
   var data = JSON.parse(document.getElementById("report-data").textContent);
   var PALETTE = ["#4e79a7", "#59a14f", "#76b7b2", "#edc948", "#b07aa1", "#9c755f",
     "#1f77b4", "#17becf", "#8c564b", "#bcbd22", "#7f7f7f", "#3d5a80"];
-  var FAILED = "#d62728", RUNNING = "#ff7f0e";
+  var FAILED = "#d62728", RUNNING = "#ff7f0e", CUT_OFF = "#8c6d31";
   var charts = {};
   var report = window.simbaReport = { data: data, charts: charts, colours: [], ready: false };
 
@@ -82,7 +82,8 @@
             { x: start[0], y: start[1] - h / 2, width: Math.max(end[0] - start[0], 1), height: h },
             { x: sys.x, y: sys.y, width: sys.width, height: sys.height });
           var outcome = data.outcomes[c.o[i]];
-          var fill = outcome === "success" ? report.colours[row] : outcome === "running" ? RUNNING : FAILED;
+          var fill = outcome === "success" ? report.colours[row] : outcome === "running" ? RUNNING :
+            outcome === "cut off" ? CUT_OFF : FAILED;
           return shape && { type: "rect", shape: shape, style: { fill: fill } };
         }
       }]
