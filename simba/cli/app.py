@@ -17,6 +17,7 @@ import click
 from simba._version import __version__
 from simba.cli.inspect import plan, schema, validate
 from simba.cli.modules import module_group
+from simba.cli.report import report
 from simba.cli.results import export, status
 from simba.cli.run import run
 from simba.cli.session import Session
@@ -55,6 +56,7 @@ for command in (run, validate, plan, schema, module_group, sweep):
     cli.add_command(command)
 cli.add_command(status)
 cli.add_command(export)
+cli.add_command(report)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
