@@ -331,21 +331,6 @@ def test_unknown_and_mistyped_parsl_fields_are_reported_with_their_path(
 
 
 @needs_parsl
-def test_a_provider_given_twice_is_a_problem(write_scenario: Writer, simba_cli: Cli) -> None:
-    """A provider both beside and inside the executor is refused, naming the field."""
-    spec = parsl_spec(
-        "a",
-        1,
-        str(MODULES / "ok.sh"),
-        executor={"type": "HighThroughputExecutor", "provider": {"type": "LocalProvider"}},
-        provider={"type": "LocalProvider"},
-    )
-    result = simba_cli("validate", write_scenario([spec], DRIVER))
-    assert result.returncode == 2
-    assert "schedule[0].provider: the provider is also given inside executor" in result.stderr
-
-
-@needs_parsl
 # Without an address, Parsl probes the host's interfaces and leaves sockets to the collector.
 @requires_reference
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
