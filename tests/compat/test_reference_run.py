@@ -65,6 +65,14 @@ def test_continue_from_tick_into_a_reference_run_directory(tmp_path: Path, simba
     )
     summary = json.loads(result.stdout)
     assert summary["modules"]["counter"]["calls"] == 12
+    # Executed: the steps from tick 7 and the end calls; no start call ran again.
+    lines = (run_dir / ".simba" / "trace.jsonl").read_text().splitlines()
+    executed = [(r["module"], r["mode"], r["tick"]) for r in map(json.loads, lines)]
+    assert executed == [
+        *[(name, "step", tick) for tick in range(7, 10) for name in ("counter", "watcher")],
+        ("counter", "end", 10),
+        ("watcher", "end", 10),
+    ]
 
 
 def test_the_continuation_ends_as_an_uninterrupted_run(tmp_path: Path, simba_cli: Cli) -> None:

@@ -805,7 +805,8 @@ def test_config_documents_have_the_reference_keys(
 
 
 def test_compatibility_page_names_every_test_and_only_real_ones() -> None:
-    """docs/compatibility.rst names every test of this file, and each test it names exists."""
+    """docs/compatibility.rst names every test of this file and of tests/compat, and each
+    test it names exists."""
     page = (ROOT / "docs" / "compatibility.rst").read_text()
     named = set(re.findall(r"``(tests/[\w/]+\.py)::(test_\w+)``", page))
     missing = [
@@ -814,7 +815,11 @@ def test_compatibility_page_names_every_test_and_only_real_ones() -> None:
         if f"\ndef {test}(" not in (ROOT / path).read_text()
     ]
     assert not missing, f"docs/compatibility.rst names tests that do not exist: {missing}"
-    this = str(Path(__file__).resolve().relative_to(ROOT))
-    own = set(re.findall(r"^def (test_\w+)\(", Path(__file__).read_text(), re.M))
-    unlisted = own - {test for path, test in named if path == this}
-    assert unlisted == {"test_compatibility_page_names_every_test_and_only_real_ones"}
+    files = [Path(__file__).resolve(), *sorted((ROOT / "tests" / "compat").glob("test_*.py"))]
+    unlisted = {
+        f"{path.relative_to(ROOT)}::{test}"
+        for path in files
+        for test in re.findall(r"^def (test_\w+)\(", path.read_text(), re.M)
+    } - {f"{path}::{test}" for path, test in named}
+    this = Path(__file__).resolve().relative_to(ROOT)
+    assert unlisted == {f"{this}::test_compatibility_page_names_every_test_and_only_real_ones"}
