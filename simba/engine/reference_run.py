@@ -56,18 +56,17 @@ def adopt(rundir: RunDirectory, initial_tick: int) -> list[tuple[str, str]]:
                 renames.append((file, directory / name))
         if is_tick:
             renames.append((directory, rundir.tick_dir(int(directory.name))))
-    done = []
-    for source, target in renames:  # files first: their directories move after them
-        if source == target:
-            continue
+    renames = [(source, target) for source, target in renames if source != target]
+    for source, target in renames:  # every name checked before anything moves
         if target.exists() or target.is_symlink():
             raise RunDirectoryError(
-                f"cannot continue the reference driver's run in {root}: {source.name} "
-                f"would become {target.relative_to(root)}, which exists already; move one "
-                "of them away"
+                f"cannot continue the reference driver's run in {root}: "
+                f"{source.relative_to(root)} would become {target.relative_to(root)}, which "
+                "exists already; move one of them away"
             )
+    for source, target in renames:  # files first: their directories move after them
         source.rename(target)
-        done.append((str(source.relative_to(root)), str(target.relative_to(root))))
+    done = [(str(s.relative_to(root)), str(t.relative_to(root))) for s, t in renames]
     rundir.link_start(rundir.tick_dir(initial_tick))
     rundir.meta.mkdir()
     return done

@@ -143,3 +143,17 @@ def test_ten_modules_files_are_renumbered(
     assert (run_dir / "1" / "status_01.json").is_file()
     assert not (run_dir / "1" / "status_1.json").exists()
     assert json.loads(result.stdout)["calls"] == 50
+
+
+def test_both_spellings_of_a_tick_directory_stop_the_take_over(
+    tmp_path: Path, simba_cli: Cli
+) -> None:
+    """Directories 5 and 05 side by side: exit 2 naming both; nothing renamed or run."""
+    scenario, run_dir = copy_fixture(tmp_path, continueFromTick=7)
+    (run_dir / "05").mkdir()  # beside "5"
+    result = simba_cli("run", scenario, cwd=scenario)
+    assert result.returncode == 2
+    assert "cannot continue the reference driver's run" in result.stderr
+    assert "would become" in result.stderr
+    assert not (run_dir / ".simba").exists()
+    assert sorted(p.name for p in run_dir.iterdir()) == sorted([*"012345678", "05", "start"])
