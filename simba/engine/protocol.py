@@ -70,6 +70,12 @@ class Status:
     """What the module said about the call: its ``message``, and its ``error`` if a text."""
     written: str = "success"
     """The status as the module wrote it (``fail`` or ``failure`` for a failed call)."""
+    unknown: tuple[str, ...] = ()
+    """Top-level keys SIMBA does not know (ignored; the engine warns once per module)."""
+
+
+#: The keys of a status file that SIMBA reads.
+STATUS_KEYS = frozenset({"status", "commonData", "moduleData", "message", "error"})
 
 
 class StatusProblem(ValueError):
@@ -122,7 +128,13 @@ def _parse_status(data: bytes, path: str) -> Status:
         module_data=document.get("moduleData"),
         message="; ".join(texts) or None,
         written=document["status"],
+        unknown=tuple(sorted(k for k in document if k not in STATUS_KEYS and not _ignored(k))),
     )
+
+
+def _ignored(key: str) -> bool:
+    """Keys a status may carry for its own use, as in scenario files: ``$…``, ``x-…``, ``_…``."""
+    return key.startswith(("$", "x-", "_"))
 
 
 def _json_kind(document: object) -> str:

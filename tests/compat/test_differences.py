@@ -86,3 +86,29 @@ def test_one_interval_that_reaches_end_time_runs(write_scenario: Writer, simba_c
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert (summary["initialTick"], summary["finalTick"], summary["calls"]) == (0, 3, 5)
+
+
+def test_unknown_status_keys_are_warned_about_once_per_module(
+    write_scenario: Writer, simba_cli: Cli, tmp_path: Path
+) -> None:
+    """A status key SIMBA does not read ("mesage") is named once per module, not per call
+    (the reference ignores it silently); "$", "x-" and "_" keys are the module's own."""
+    module = tmp_path / "typo.sh"
+    module.write_text(
+        "#!/bin/sh\n"
+        'status=$(sed -n \'s/^ *"statusFile": "\\(.*\\)",\\{0,1\\}$/\\1/p\' "$1")\n'
+        'printf \'{"status": "success", "mesage": "hi", "x-note": 1, "_own": 2}\\n\' >"$status"\n'
+    )
+    module.chmod(0o755)
+    scenario = write_scenario(
+        [
+            {"name": "a", "priority": 2, "command": str(module)},
+            {"name": "b", "priority": 1, "command": str(module)},
+        ]
+    )
+    result = simba_cli("run", scenario, "-o", tmp_path / "out", "--run-id", "r")
+    assert result.returncode == 0, result.stderr
+    output = result.stdout + result.stderr
+    warnings = [line for line in output.splitlines() if "which SIMBA does not know" in line]
+    assert len(warnings) == 2, output
+    assert all("'mesage'" in line and "x-note" not in line for line in warnings)
