@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import sigkill_and_resume
+from conftest import launch, sigkill_and_resume, wait_for
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -26,6 +28,10 @@ def scaffold(simba_cli: Cli, tmp_path: Path, lang: str, days: int) -> Path:
     document["driver"]["endTime"] = f"P{days}D"
     scenario.write_text(json.dumps(document))
     return scenario
+
+
+def size_of(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
 
 
 def steps_log(run_dir: Path) -> str:
@@ -83,3 +89,35 @@ def test_scaffold_killed_and_resumed_gives_the_same_log(
     )
     assert kills >= 1
     assert steps_log(run_dir) == expected
+
+
+@pytest.mark.parametrize("lang", ["python", "sh"])
+def test_scaffold_interrupted_by_ctrl_c_and_resumed_gives_the_same_log(
+    tmp_path: Path, simba_cli: Cli, lang: str
+) -> None:
+    """SIGINT (Ctrl-C) mid-run (exit 130) twice, then --resume: the same steps.log."""
+    days = 40 if lang == "python" else 150
+    scenario = scaffold(simba_cli, tmp_path, lang, days=days)
+    assert simba_cli("run", scenario, "--run-id", "plain").returncode == 0
+    run_dir = tmp_path / "runs" / "stopped"
+    command: list[str | Path] = ["run", scenario, "--run-id", "stopped"]
+    interrupted = 0
+    for pause in (0.4, 0.6):
+        trace = run_dir / ".simba" / "trace.jsonl"
+        size = size_of(trace)
+        process = launch(*command, cwd=tmp_path)
+        wait_for(run_dir / ".simba" / "checkpoint.json", process)
+        while process.poll() is None and size_of(trace) <= size:
+            time.sleep(0.01)  # until this driver records a call: its Ctrl-C handler is set
+        time.sleep(pause)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode in (0, 130), stderr  # 0: it had finished before Ctrl-C
+        if process.returncode == 0:
+            break
+        interrupted += 1
+        command = ["run", "--resume", run_dir]
+    else:
+        assert simba_cli(*command).returncode == 0
+    assert interrupted >= 1
+    assert steps_log(run_dir) == steps_log(tmp_path / "runs" / "plain")
