@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from simba.errors import Problem
+from simba.names import NAME_PATTERN, NAME_RULE
 from simba.names import RULE as IDENTIFIER_RULE
 
 NAMES = (
@@ -320,6 +321,8 @@ def _expectation(schema: dict[str, Any]) -> str:
 
 def _pattern_hint(schema: dict[str, Any]) -> str:
     pattern = str(schema.get("pattern", ""))
+    if pattern == NAME_PATTERN:
+        return NAME_RULE
     if "\\u0000" in pattern:
         return "it must not contain a NUL character" + (" or '='" if "=" in pattern else "")
     if pattern.startswith("^P") and "Y)" not in pattern:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,6 +31,29 @@ requires_reference = pytest.mark.skipif(
     reason=f"the reference simbaDriver's files are not at {REFERENCE}; "
     "set SIMBA_REFERENCE to their folder to run this test",
 )
+#: The project's own scenario directories in the reference's layout (tests/compat/scenarios:
+#: local/, slurm/, bin/application.sh, modules/), written afresh: always there.
+OWN_EXAMPLES = TESTS / "compat" / "scenarios"
+#: Where reference-format examples come from: ours always, the reference's own when found.
+EXAMPLE_SOURCES = (
+    pytest.param(OWN_EXAMPLES, id="own"),
+    pytest.param(REFERENCE / "examples", id="reference", marks=requires_reference),
+)
+
+
+def copy_example(examples: Path, kind: str, base: Path) -> Path:
+    """``base/examples/<kind>`` from ``examples``, with the ``../bin/application.sh`` it runs.
+
+    Ours brings its program; for the reference's (whose program needs jq) it is ok.sh.
+    """
+    target = base / "examples" / kind
+    shutil.copytree(examples / kind, target)
+    (base / "examples" / "bin").mkdir(exist_ok=True)
+    program = examples / "bin" / "application.sh"
+    source = program if program.is_file() else MODULES / "ok.sh"
+    shutil.copy(source, target.parent / "bin" / "application.sh")
+    return target
+
 
 #: A driver section that gives ticks 0..3 of one day each.
 SMALL_DRIVER: dict[str, Any] = {

@@ -125,6 +125,22 @@ def test_quickstart_runs_without_an_activated_venv(tmp_path: Path) -> None:
         assert len(list(csv.DictReader(handle))) == 120
 
 
+def test_every_python_example_module_runs_through_the_python_placeholder() -> None:
+    """A module that imports simba is started as ``{python} x.py`` in every example, so the
+    examples run from any shell, as the quickstart does (no activated venv needed)."""
+    commands = [
+        command
+        for schedule in EXAMPLES.rglob("schedule.json")
+        for entry in json.loads(schedule.read_text())["schedule"]
+        for command in [entry["command"]]
+        if isinstance(command, str)
+        and command.split()[-1].endswith(".py")
+        and "simba" in (schedule.parent / command.split()[-1]).read_text()
+    ]
+    assert len(commands) >= 8
+    assert [c for c in commands if not c.startswith("{python} ")] == []
+
+
 def test_quickstart_reporter_step_run_twice_writes_the_same_report(
     quickstart: ExampleRun, tmp_path: Path
 ) -> None:

@@ -124,6 +124,11 @@ _PATTERN_WORDS = {
     r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$": (
         "letters, digits, '_', '.', '-'; not starting with '.' or '-'"
     ),
+    r"^(?![.-])(?!\s)(?!.*\s$)[^\u0000-\u001f\u007f-\u009f/\\\u200b-\u200f\u2028-\u202e"
+    r"\u2060-\u2069\ufeff]+$": (
+        "one path component: spaces, ':', '=' and any letters; no '/', '\\' or control "
+        "characters; not starting with '.' or '-'"
+    ),
     r"^[A-Za-z0-9_][A-Za-z0-9_.-]*/[A-Za-z0-9_][A-Za-z0-9_.-]*(@.*)?$": (
         "namespace/name, optionally @VERSION or @RANGE"
     ),

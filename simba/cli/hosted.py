@@ -284,11 +284,11 @@ def _run(request: HostedRequest, station: StationObserver, stopper: Stopper) -> 
             "--resume takes the run directory as it is; leave out "
             "--run-id, --cell-id and --output-directory"
         )
-    from simba.names import RULE, is_identifier
+    from simba.names import NAME_RULE, is_name
 
     for option, value in (("--run-id", request.run_id), ("--cell-id", request.cell_id)):
-        if value is not None and not is_identifier(value):
-            raise click.BadParameter(f"{value!r}: {RULE}", param_hint=option)
+        if value is not None and not is_name(value):
+            raise click.BadParameter(f"{value!r}: {NAME_RULE}", param_hint=option)
     root = module_root(os.environ)
     scenario, options = hosted_options(request, root)
     run_dir = _run_dir(scenario, options)

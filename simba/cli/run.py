@@ -273,7 +273,7 @@ def observer(terminal: Terminal, *, as_json: bool, verbose: bool, quiet: bool = 
 
 def check_identifier(option: str, value: str | None) -> None:
     """Refuse a ``--run-id``/``--cell-id`` that is no identifier (a usage error, exit 2)."""
-    from simba.names import RULE, is_identifier
+    from simba.names import NAME_RULE, is_name
 
-    if value is not None and not is_identifier(value):
-        raise click.BadParameter(f"{value!r}: {RULE}", param_hint=option)
+    if value is not None and not is_name(value):
+        raise click.BadParameter(f"{value!r}: {NAME_RULE}", param_hint=option)

@@ -105,6 +105,7 @@ class Attempts:
             module_state.wall_time += result.wall_time
             module_state.max_wall_time = max(module_state.max_wall_time, result.wall_time)
             if isinstance(verdict, Status):
+                self._warn_unknown(call, verdict, module_state)
                 return verdict
             module_state.failures += 1
             if attempt == attempts:
@@ -154,6 +155,21 @@ class Attempts:
             )
         )
         return verdict
+
+    def _warn_unknown(self, call: Call, status: Status, module_state: ModuleState) -> None:
+        """Warn once per module about status keys SIMBA does not know (a typo, perhaps)."""
+        new = [key for key in status.unknown if key not in module_state.unknown_status_keys]
+        if new:
+            module_state.unknown_status_keys.update(new)
+            keys = ", ".join(map(repr, new))
+            self.lookahead.post(
+                RunWarning(
+                    module=call.module.name,
+                    tick=call.tick,
+                    message=f"its status file has {keys}, which SIMBA does not know and "
+                    "ignores (it reads status, commonData, moduleData, message and error)",
+                )
+            )
 
     def _back_off(self, call: Call, attempt: int, attempts: int) -> None:
         delay = min(BACKOFF * 2 ** (attempt - 1), BACKOFF_MAX)

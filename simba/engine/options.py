@@ -9,6 +9,7 @@ from typing import Any
 
 from simba.engine.summary import RunSummary
 from simba.errors import OptionsError
+from simba.names import NAME_RULE, is_name
 from simba.scenario.timeline import timeout_seconds
 
 
@@ -38,6 +39,9 @@ class RunOptions:
                 timeout_seconds(self.timeout)
             except ValueError as exc:
                 raise OptionsError(f"timeout: {exc}") from None
+        for option, name in (("run_id", self.run_id), ("cell_id", self.cell_id)):
+            if name is not None and not (isinstance(name, str) and is_name(name)):
+                raise OptionsError(f"{option}: {name!r}: {NAME_RULE}")
         if self.jobs is not None and (isinstance(self.jobs, bool) or self.jobs < 1):
             raise OptionsError(f"jobs: {self.jobs!r} is not a number of calls; give 1 or more")
 

@@ -73,6 +73,12 @@ class Status:
     """The status as the module wrote it (``fail`` or ``failure`` for a failed call)."""
     sha256: str | None = None
     """The SHA-256 of the file's bytes (for the run database)."""
+    unknown: tuple[str, ...] = ()
+    """Top-level keys SIMBA does not know (ignored; the engine warns once per module)."""
+
+
+#: The keys of a status file that SIMBA reads.
+STATUS_KEYS = frozenset({"status", "commonData", "moduleData", "message", "error"})
 
 
 class StatusProblem(ValueError):
@@ -126,7 +132,13 @@ def _parse_status(data: bytes, path: str) -> Status:
         message="; ".join(texts) or None,
         written=document["status"],
         sha256=hashlib.sha256(data).hexdigest(),
+        unknown=tuple(sorted(k for k in document if k not in STATUS_KEYS and not _ignored(k))),
     )
+
+
+def _ignored(key: str) -> bool:
+    """Keys a status may carry for its own use, as in scenario files: ``$…``, ``x-…``, ``_…``."""
+    return key.startswith(("$", "x-", "_"))
 
 
 def _json_kind(document: object) -> str:

@@ -24,6 +24,7 @@ from simba.engine.checkpoint import (
 )
 from simba.engine.options import RunOptions
 from simba.engine.protocol import Status, StatusProblem, read_status
+from simba.engine.reference_run import adopt, is_reference_run
 from simba.engine.rundir import RunDirectory, RunFiles, default_run_id
 from simba.engine.state import RunState
 from simba.engine.verdict import describe
@@ -110,6 +111,8 @@ def _open_run(
             f"continueFromTick {continue_from} needs the earlier run's directory "
             f"{rundir.root}, which does not exist; give its runId"
         )
+    if is_reference_run(rundir.root):  # written by the reference driver: take it over
+        adopt(rundir, scenario.timeline.initial_tick)
     rundir.open_existing()
     kill_leftovers(rundir.root)
     write_json(rundir.run_info_file, info)

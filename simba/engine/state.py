@@ -22,6 +22,8 @@ class ModuleState:
     failures: int = 0
     wall_time: float = 0.0
     max_wall_time: float = 0.0
+    unknown_status_keys: set[str] = field(default_factory=set, compare=False, repr=False)
+    """Status keys this driver has warned about (once per module; not saved)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -114,7 +114,7 @@ def _descriptor(namespace: str, name: str, python: bool) -> dict[str, Any]:
             "properties": properties,
             "additionalProperties": False,
         },
-        "requires": {"python": ">=3.10"} if python else {"executables": ["sed"]},
+        "requires": {"python": ">=3.10"} if python else {"executables": ["sed", "awk"]},
         "authors": [],
         "license": "Apache-2.0",
     }
@@ -159,6 +159,21 @@ from pathlib import Path
 from simba.module import Context, Module
 
 
+def write_log(log: Path, tick: int, target: int) -> None:
+    """Write the line of this step into ``log`` from state, never by appending.
+
+    A step may run twice: when a run is interrupted after the module wrote but before
+    SIMBA recorded the call, ``simba run --resume`` runs that call again.  So the step
+    keeps the lines of earlier ticks, adds its own, and replaces the file in one rename:
+    running it again gives the same file.
+    """
+    lines = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
+    earlier = [line for line in lines if int(line.split()[0]) < tick]
+    temporary = log.with_name(f".{log.name}.tmp")
+    temporary.write_text("".join(f"{line}\\n" for line in earlier) + f"{tick} -> {target}\\n")
+    temporary.replace(log)
+
+
 class Model(Module):
     def start(self, ctx: Context) -> None:
         ctx.module_data.setdefault("steps", 0)
@@ -168,8 +183,7 @@ class Model(Module):
         ctx.module_data["steps"] = ctx.module_data.get("steps", 0) + 1
         log_dir = os.environ.get("MODULE_LOG_DIR")  # the scenario sets it to {logDir}
         if log_dir:
-            with (Path(log_dir) / "steps.log").open("a", encoding="utf-8") as log:
-                log.write(f"{ctx.current_tick} -> {ctx.target_tick}\\n")
+            write_log(Path(log_dir) / "steps.log", ctx.current_tick, ctx.target_tick)
 
     def end(self, ctx: Context) -> None:
         ctx.info(f"done after {ctx.module_data.get('steps', 0)} steps")
@@ -208,8 +222,17 @@ start)
     echo "INFO: $(text greeting "    ") at tick $(number currentTick)"
     ;;
 step)
+    # A step may run twice (a resumed run repeats a call cut off mid-way), so it never
+    # appends: it keeps the lines of earlier ticks, adds its own and replaces the file
+    # in one rename.  Running it again gives the same file.
     if [ -n "${MODULE_LOG_DIR:-}" ]; then  # the scenario sets it to {logDir}
-        echo "$(number currentTick) -> $(number targetTick)" >>"$MODULE_LOG_DIR/steps.log"
+        tick=$(number currentTick)
+        log=$MODULE_LOG_DIR/steps.log
+        {
+            if [ -f "$log" ]; then awk -v tick="$tick" '$1 < tick' "$log"; fi
+            echo "$tick -> $(number targetTick)"
+        } >"$MODULE_LOG_DIR/.steps.log.tmp"
+        mv "$MODULE_LOG_DIR/.steps.log.tmp" "$log"
     fi
     ;;
 end)

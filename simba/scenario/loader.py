@@ -20,6 +20,7 @@ from typing import Any
 
 from simba import schemas
 from simba.jsonfile import JSONFileError, read_json
+from simba.names import NAME_RULE, is_name
 from simba.scenario.driver import parse_driver
 from simba.scenario.model import ModuleSpec, ModuleType, Scenario
 from simba.scenario.problems import Problems
@@ -80,6 +81,12 @@ class _Loader:
         )
         schedule_problems = schemas.validate("schedule", schedule_doc, file=str(schedule_file))
         self.problems.extend(driver_problems + schedule_problems)
+        reported = {p.path for p in driver_problems + schedule_problems}
+        for file, where, name in _names(
+            driver_file, driver_doc, prefix, schedule_file, schedule_doc
+        ):
+            if where not in reported and not is_name(name):
+                self.problems.add(file, where, f"{name!r}: {NAME_RULE}")
         base_dir = schedule_file.resolve().parent
         modules = parse_modules(
             self.problems,
@@ -156,6 +163,29 @@ class _Loader:
             self.problems.add(file, "", "the top level must be a JSON object")
             return None
         return document
+
+
+def _names(
+    driver_file: Path, driver: dict[str, Any], prefix: str, schedule_file: Path, schedule: Any
+) -> list[tuple[Path, str, str]]:
+    """(file, JSON path, name) of each run id, cell id and module name that is a string.
+
+    The schemas check the same rule (:data:`simba.names.NAME_PATTERN`); this also
+    catches what a JSON Schema pattern cannot: the length in bytes and a final newline.
+    """
+    found = [
+        (driver_file, f"{prefix}.{key}" if prefix else key, driver[key])
+        for key in ("runId", "cellId")
+        if isinstance(driver.get(key), str)
+    ]
+    entries = schedule.get("schedule")
+    if isinstance(entries, list):
+        found += [
+            (schedule_file, f"schedule[{index}].name", entry["name"])
+            for index, entry in enumerate(entries)
+            if isinstance(entry, dict) and isinstance(entry.get("name"), str)
+        ]
+    return found
 
 
 def _fingerprint(files: tuple[Path, Path], modules: list[ModuleSpec]) -> str:

@@ -13,6 +13,7 @@ parameter names; ``None`` means "Parsl's default".  Parsl itself is not imported
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -25,6 +26,7 @@ DEFAULT_LABEL = "HighThroughputExecutor"
 
 #: Reference keys whose Parsl parameter has another name.
 _EXECUTOR_RENAMES = {"worker_ports": "worker_port", "max_workers": "max_workers_per_node"}
+logger = logging.getLogger(__name__)
 #: Reference keys accepted for old files that have no effect (SIMBA moves no files via Parsl).
 _IGNORED = frozenset({"type", "provider", "launcher", "storage_access", "move_files"})
 
@@ -112,29 +114,25 @@ def parse_settings(entry: Mapping[str, Any]) -> tuple[ExecutorSettings, list[tup
     """The executor settings of a schema-valid schedule entry, and problems as (key, sentence).
 
     A provider may sit at the entry's top level or inside the executor, a launcher at
-    the top level or inside the provider, but not both: that is a problem.
+    the top level or inside the provider.  Where both are given, the top-level one is
+    used, as the reference driver's code does (it reads only those); when the two
+    differ, a warning names the one ignored.  ``worker_port`` (the key the reference's
+    code reads) and ``worker_ports`` (its schema's name) are the same setting; two
+    different values are a problem.
     """
     problems: list[tuple[str, str]] = []
     executor_doc: Mapping[str, Any] = entry.get("executor") or {}
-    provider_doc: Mapping[str, Any] | None = entry.get("provider")
-    if provider_doc is not None and "provider" in executor_doc:
+    name = entry.get("name")
+    provider_doc = _outer(entry, executor_doc, "provider", "the executor", name)
+    launcher_doc = _outer(entry, provider_doc, "launcher", "the provider", name)
+    ports = {executor_doc.get(key) for key in ("worker_port", "worker_ports")} - {None}
+    if len(ports) > 1:
         problems.append(
             (
-                "provider",
-                "the provider is also given inside executor; keep one of the two",
+                "executor.worker_ports",
+                "worker_port and worker_ports are the same setting and differ here; keep one",
             )
         )
-    if provider_doc is None:
-        provider_doc = executor_doc.get("provider")
-    provider_doc = provider_doc or {}
-    launcher_doc: Mapping[str, Any] | None = entry.get("launcher")
-    if launcher_doc is not None and "launcher" in provider_doc:
-        problems.append(
-            ("launcher", "the launcher is also given inside the provider; keep one of the two")
-        )
-    if launcher_doc is None:
-        launcher_doc = provider_doc.get("launcher")
-    launcher_doc = launcher_doc or {}
     launcher = LauncherSettings(
         kind=LauncherKind(launcher_doc.get("type", LauncherKind.SINGLE_NODE.value)),
         **_plain(launcher_doc, {}),
@@ -154,6 +152,23 @@ def parse_settings(entry: Mapping[str, Any]) -> tuple[ExecutorSettings, list[tup
         values["max_workers_per_node"] = int(values["max_workers_per_node"])
     executor = ExecutorSettings(provider=provider, **values)
     return executor, problems
+
+
+def _outer(
+    entry: Mapping[str, Any], holder: Mapping[str, Any], key: str, where: str, name: Any
+) -> Mapping[str, Any]:
+    """``entry[key]`` (the top-level provider or launcher) if given, else ``holder[key]``."""
+    outer, inner = entry.get(key), holder.get(key)
+    if outer is not None and inner is not None and dict(outer) != dict(inner):
+        logger.warning(
+            "module %r: its %s is given both at the top of its schedule entry and inside "
+            "%s; SIMBA uses the top-level one, as the reference driver does, and ignores "
+            "the other; keep one of the two",
+            name,
+            key,
+            where,
+        )
+    return outer if outer is not None else (inner or {})
 
 
 def _plain(document: Mapping[str, Any], renames: Mapping[str, str]) -> dict[str, Any]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import MODULES, REFERENCE, requires_reference, run_cli
+from conftest import EXAMPLE_SOURCES, MODULES, copy_example, run_cli
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 Writer = Callable[..., Path]
@@ -121,18 +120,18 @@ def read_trace(run_dir: Path) -> list[dict[str, Any]]:
 # -- the reference example, run once ----------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def reference_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path, Path]:
-    """The reference's own type-parsl example (no executor given), run unchanged once."""
+@pytest.fixture(scope="module", params=EXAMPLE_SOURCES)
+def reference_run(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Any, Path, Path]:
+    """A reference-format type-parsl example (no executor given), run unchanged once:
+    the project's own (tests/compat/scenarios), and the reference's own when found."""
     base = tmp_path_factory.mktemp("reference")
-    shutil.copytree(REFERENCE / "examples" / "local", base / "examples" / "local")
-    (base / "examples" / "bin").mkdir()
-    shutil.copy(MODULES / "ok.sh", base / "examples" / "bin" / "application.sh")
+    copy_example(request.param, "local", base)
     result = run_cli("run", "examples/local", "--run-id", "ref", cwd=base, timeout=300)
     return result, base / "runs" / "ref", base
 
 
-@requires_reference
 @needs_parsl
 def test_reference_parsl_example_runs_unchanged(reference_run: tuple[Any, Path, Path]) -> None:
     """The reference's type-parsl scenario runs every call through a local Parsl executor."""
@@ -144,7 +143,6 @@ def test_reference_parsl_example_runs_unchanged(reference_run: tuple[Any, Path, 
     assert {r["outcome"] for r in read_trace(run_dir)} == {"success"}
 
 
-@requires_reference
 @needs_parsl
 def test_parsl_files_stay_in_the_run_directory(reference_run: tuple[Any, Path, Path]) -> None:
     """Parsl's run directory is the run's .simba/parsl/; nothing lands in the working directory."""
@@ -158,7 +156,6 @@ def test_parsl_files_stay_in_the_run_directory(reference_run: tuple[Any, Path, P
     assert executors == ["HighThroughputExecutor"]
 
 
-@requires_reference
 @needs_parsl
 def test_no_worker_process_survives_the_run(reference_run: tuple[Any, Path, Path]) -> None:
     """After the run, no worker pool, worker or module process of it is alive."""
@@ -331,26 +328,12 @@ def test_unknown_and_mistyped_parsl_fields_are_reported_with_their_path(
 
 
 @needs_parsl
-def test_a_provider_given_twice_is_a_problem(write_scenario: Writer, simba_cli: Cli) -> None:
-    """A provider both beside and inside the executor is refused, naming the field."""
-    spec = parsl_spec(
-        "a",
-        1,
-        str(MODULES / "ok.sh"),
-        executor={"type": "HighThroughputExecutor", "provider": {"type": "LocalProvider"}},
-        provider={"type": "LocalProvider"},
-    )
-    result = simba_cli("validate", write_scenario([spec], DRIVER))
-    assert result.returncode == 2
-    assert "schedule[0].provider: the provider is also given inside executor" in result.stderr
-
-
-@needs_parsl
 # Without an address, Parsl probes the host's interfaces and leaves sockets to the collector.
-@requires_reference
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-def test_reference_slurm_fields_map_onto_parsl_objects(tmp_path: Path) -> None:
-    """The reference's SLURM example maps onto one shared HighThroughputExecutor + SlurmProvider."""
+@pytest.mark.parametrize("examples", EXAMPLE_SOURCES)
+def test_reference_slurm_fields_map_onto_parsl_objects(tmp_path: Path, examples: Path) -> None:
+    """A reference-format SLURM example maps onto one shared HighThroughputExecutor +
+    SlurmProvider, every field onto the Parsl attribute of its name."""
     from parsl.executors import HighThroughputExecutor
     from parsl.launchers import SingleNodeLauncher
     from parsl.providers import SlurmProvider
@@ -358,24 +341,17 @@ def test_reference_slurm_fields_map_onto_parsl_objects(tmp_path: Path) -> None:
     from simba.runners.parsl_session import ParslSession
     from simba.scenario import load_scenario
 
-    shutil.copytree(REFERENCE / "examples" / "slurm", tmp_path / "examples" / "slurm")
-    (tmp_path / "examples" / "bin").mkdir()
-    shutil.copy(MODULES / "ok.sh", tmp_path / "examples" / "bin" / "application.sh")
-    scenario = load_scenario(tmp_path / "examples" / "slurm")
+    scenario = load_scenario(copy_example(examples, "slurm", tmp_path))
     first, second = (module.parsl for module in scenario.modules)
     assert first == second and first is not None
     executor = ParslSession(tmp_path / "parsl")._build(first, first.label)
     assert isinstance(executor, HighThroughputExecutor)
-    assert executor.label == "slurm"
+    entry = json.loads((examples / "slurm" / "schedule.json").read_text())["schedule"][0]
+    assert executor.label == entry["executor"]["label"]
     provider = executor.provider
     assert isinstance(provider, SlurmProvider)
-    assert (provider.partition, provider.account, provider.qos) == (
-        "bii",
-        "nssac_covid19",
-        "bii-half",
-    )
-    assert (provider.nodes_per_block, provider.cores_per_node, provider.init_blocks) == (1, 1, 1)
-    assert provider.exclusive is False
+    fields = {key: value for key, value in entry["provider"].items() if key != "type"}
+    assert {key: getattr(provider, key) for key in fields} == fields
     assert isinstance(provider.launcher, SingleNodeLauncher)
     assert f"SIMBA_PARSL_RUN={tmp_path / 'parsl'}" in provider.worker_init
 

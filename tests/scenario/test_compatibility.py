@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import MODULES, REFERENCE, ROOT, requires_reference
+from conftest import EXAMPLE_SOURCES, MODULES, ROOT, copy_example
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 Writer = Callable[..., Path]
@@ -750,28 +750,25 @@ def test_output_directory_with_dot_dot_is_normalised(
     assert ".." not in config["statusFile"]
 
 
-@requires_reference
 @pytest.mark.skipif(find_spec("parsl") is None, reason="Parsl is not installed")
 @pytest.mark.parametrize("kind", ["local", "slurm"])
-def test_reference_parsl_examples_are_accepted(simba_cli: Cli, tmp_path: Path, kind: str) -> None:
-    """The reference's own type "parsl" examples validate unchanged, Parsl fields and all."""
-    scenario = tmp_path / "examples" / kind
-    shutil.copytree(REFERENCE / "examples" / kind, scenario)
-    (tmp_path / "examples" / "bin").mkdir()
-    shutil.copy(OK, tmp_path / "examples" / "bin" / "application.sh")
+@pytest.mark.parametrize("examples", EXAMPLE_SOURCES)
+def test_reference_parsl_examples_are_accepted(
+    simba_cli: Cli, tmp_path: Path, kind: str, examples: Path
+) -> None:
+    """The reference-format type "parsl" examples validate unchanged, Parsl fields and all."""
+    scenario = copy_example(examples, kind, tmp_path)
     result = simba_cli("validate", scenario)
     assert succeeded(result), result.stderr
     assert "2 modules" in result.stdout
 
 
-@requires_reference
-def test_reference_example_runs_with_local_modules(simba_cli: Cli, tmp_path: Path) -> None:
-    """The reference's example directory, with type local and its own program, runs unchanged."""
-    scenario = tmp_path / "examples" / "local"
-    shutil.copytree(REFERENCE / "examples" / "local", scenario)
-    bin_dir = tmp_path / "examples" / "bin"
-    bin_dir.mkdir()
-    shutil.copy(OK, bin_dir / "application.sh")
+@pytest.mark.parametrize("examples", EXAMPLE_SOURCES)
+def test_reference_example_runs_with_local_modules(
+    simba_cli: Cli, tmp_path: Path, examples: Path
+) -> None:
+    """The reference-format example directory, with type local and its program, runs unchanged."""
+    scenario = copy_example(examples, "local", tmp_path)
     schedule = json.loads((scenario / "schedule.json").read_text())
     for entry in schedule["schedule"]:
         entry["type"] = "local"
@@ -782,8 +779,34 @@ def test_reference_example_runs_with_local_modules(simba_cli: Cli, tmp_path: Pat
     assert (run_dir / "11").is_dir() and not (run_dir / "12").exists()
 
 
+@pytest.mark.parametrize("examples", EXAMPLE_SOURCES)
+def test_config_documents_have_the_reference_keys(
+    simba_cli: Cli, tmp_path: Path, examples: Path
+) -> None:
+    """Start, step and end documents carry the keys of the reference's, less $schema."""
+    scenario = copy_example(examples, "local", tmp_path)
+    schedule = json.loads((scenario / "schedule.json").read_text())
+    for entry in schedule["schedule"]:
+        entry["type"] = "local"
+    (scenario / "schedule.json").write_text(json.dumps(schedule))
+    result, run_dir = run(simba_cli, scenario, tmp_path / "out")
+    assert succeeded(result), result.stderr
+    ours = {
+        "start": run_dir / "00" / "module_1.json",
+        "step": run_dir / "02" / "module_1.json",
+        "end": run_dir / "end" / "module_1.json",
+    }
+    for mode, path in ours.items():
+        theirs = json.loads((examples / "modules" / f"module{mode.title()}.json").read_text())
+        document = json.loads(path.read_text())
+        expected = set(theirs) - {"$schema"} | {"moduleData"}
+        assert set(document) == expected, mode
+        assert document["mode"] == theirs["mode"] == mode
+
+
 def test_compatibility_page_names_every_test_and_only_real_ones() -> None:
-    """docs/compatibility.rst names every test of this file, and each test it names exists."""
+    """docs/compatibility.rst names every test of this file and of tests/compat, and each
+    test it names exists."""
     page = (ROOT / "docs" / "compatibility.rst").read_text()
     named = set(re.findall(r"``(tests/[\w/]+\.py)::(test_\w+)``", page))
     missing = [
@@ -792,7 +815,11 @@ def test_compatibility_page_names_every_test_and_only_real_ones() -> None:
         if f"\ndef {test}(" not in (ROOT / path).read_text()
     ]
     assert not missing, f"docs/compatibility.rst names tests that do not exist: {missing}"
-    this = str(Path(__file__).resolve().relative_to(ROOT))
-    own = set(re.findall(r"^def (test_\w+)\(", Path(__file__).read_text(), re.M))
-    unlisted = own - {test for path, test in named if path == this}
-    assert unlisted == {"test_compatibility_page_names_every_test_and_only_real_ones"}
+    files = [Path(__file__).resolve(), *sorted((ROOT / "tests" / "compat").glob("test_*.py"))]
+    unlisted = {
+        f"{path.relative_to(ROOT)}::{test}"
+        for path in files
+        for test in re.findall(r"^def (test_\w+)\(", path.read_text(), re.M)
+    } - {f"{path}::{test}" for path, test in named}
+    this = Path(__file__).resolve().relative_to(ROOT)
+    assert unlisted == {f"{this}::test_compatibility_page_names_every_test_and_only_real_ones"}

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import MODULES, REFERENCE, SMALL_DRIVER, requires_reference
+from conftest import EXAMPLE_SOURCES, MODULES, SMALL_DRIVER, copy_example
 
 from simba import schemas
 from simba.errors import ScenarioError
@@ -104,19 +104,15 @@ def test_schema_keys_are_ignored(write_scenario: Callable[..., Path], tmp_path: 
 # -- the reference scenarios -----------------------------------------------------------------
 
 
-@requires_reference
 @pytest.mark.parametrize("kind", ["local", "slurm"])
-def test_reference_scenarios_parse(kind: str, tmp_path: Path) -> None:
-    """The reference examples pass the schema and load, type parsl too (when Parsl is installed)."""
-    source = REFERENCE / "examples" / kind
+@pytest.mark.parametrize("examples", EXAMPLE_SOURCES)
+def test_reference_scenarios_parse(kind: str, examples: Path, tmp_path: Path) -> None:
+    """The reference-format examples pass the schema and load, type parsl too (with Parsl)."""
+    source = examples / kind
     for name in ("driver", "schedule"):
         document = json.loads((source / f"{name}.json").read_text(encoding="utf-8"))
         assert schemas.validate(name, document, file=f"{name}.json") == []
-    # Their command is ../bin/application.sh: give it one, next to the copy.
-    copy = tmp_path / "examples" / kind
-    shutil.copytree(source, copy)
-    (tmp_path / "examples" / "bin").mkdir()
-    shutil.copy(MODULES / "ok.sh", tmp_path / "examples" / "bin" / "application.sh")
+    copy = copy_example(examples, kind, tmp_path)  # with the ../bin/application.sh it runs
     if find_spec("parsl") is None:  # then type parsl is refused with the install command
         with pytest.raises(ScenarioError) as info:
             load_scenario(copy)
@@ -134,11 +130,12 @@ def test_reference_scenarios_parse(kind: str, tmp_path: Path) -> None:
     (copy / "schedule.json").write_text(json.dumps(schedule))
     loaded = load_scenario(copy)
     assert loaded.timeline.final_tick == 11
+    entries = json.loads((source / "schedule.json").read_text(encoding="utf-8"))
     assert [(m.name, m.priority, m.tick_increment) for m in loaded.modules] == [
-        ("SlurmModule1", math.inf, 1),
-        ("SlurmModule2", 10.0, 2),
+        (entry["name"], float(entry["priority"]), entry["tickIncrement"])
+        for entry in entries["schedule"]
     ]
-    assert loaded.common_data == {"dbHost": "128.164.3.12"}
+    assert loaded.common_data == entries["commonData"]
 
 
 # -- paths -----------------------------------------------------------------------------------

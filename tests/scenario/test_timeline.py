@@ -10,14 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import MODULES, REFERENCE, requires_reference
+from conftest import EXAMPLE_SOURCES, MODULES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simba.scenario import load_scenario
 from simba.scenario.timeline import Interval, Timeline, parse_duration, parse_time
-
-REFERENCE_DRIVER = REFERENCE / "examples" / "local" / "driver.json"
 
 
 def make_timeline(
@@ -150,10 +148,12 @@ def test_monthly_ticks_from_january_31_do_not_drift() -> None:
     assert timeline.time(13) == datetime(2025, 2, 28)
 
 
-@requires_reference
-def test_reference_three_interval_clock(write_scenario: Callable[..., Path]) -> None:
-    """The reference driver.json (10-min, 30-min, 60-min ticks) ends at tick 11 = 03:30."""
-    driver = json.loads(REFERENCE_DRIVER.read_text(encoding="utf-8"))
+@pytest.mark.parametrize("examples", EXAMPLE_SOURCES)
+def test_reference_three_interval_clock(
+    write_scenario: Callable[..., Path], examples: Path
+) -> None:
+    """The reference-format driver.json (10-, 30-, 60-min ticks) ends at tick 11 = 03:30."""
+    driver = json.loads((examples / "local" / "driver.json").read_text(encoding="utf-8"))
     timeline = load_scenario(write_scenario([], driver=driver)).timeline
     tz = timezone.utc
     assert timeline.final_tick == 11
