@@ -254,7 +254,7 @@ def kill_while_recording(
             assert time.monotonic() < deadline, "the driver never opened the run database"
             time.sleep(0.01)
         try:
-            process.wait(rng.uniform(0.05, 0.6))
+            process.wait(rng.uniform(0.05, 0.4))
         except subprocess.TimeoutExpired:
             process.kill()
             process.communicate(timeout=30)
@@ -271,7 +271,7 @@ def test_sigkilled_and_resumed_run_records_what_an_uninterrupted_run_does(
     """Killed 10 times at random moments while it records, and resumed, the run's state
     table and its successful, not superseded attempts equal an uninterrupted run's;
     every driver has its row, ended only for the last; no attempt is left open."""
-    days = 100
+    days = 150
     driver = {
         "initialTime": "2024-01-01T00:00:00",
         "endTime": f"P{days}D",
