@@ -17,6 +17,7 @@ import click
 from simba._version import __version__
 from simba.cli.inspect import plan, schema, validate
 from simba.cli.modules import module_group
+from simba.cli.results import export, status
 from simba.cli.run import run
 from simba.cli.session import Session
 from simba.cli.sweep import sweep
@@ -52,6 +53,8 @@ def cli() -> None:
 
 for command in (run, validate, plan, schema, module_group, sweep):
     cli.add_command(command)
+cli.add_command(status)
+cli.add_command(export)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
