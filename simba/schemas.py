@@ -38,6 +38,7 @@ NAMES = (
     "checkpoint",
     "run",
     "trace",
+    "compare",
 )
 
 #: CPU seconds one validation against a package's schema may take (its patterns).

@@ -1,0 +1,120 @@
+"""What a comparison reads of a run: its calls, its state history and its times.
+
+:func:`read_run` reads a run directory's database into a :class:`RunData`; a baseline
+file holds the same (:mod:`simba.compare.baseline`).  Everything else of the run
+database (messages, drivers, service stats) is left out: a comparison does not look
+at it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from simba.record.reader import RunRecord, StateRow, open_record
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallRecord:
+    """One call of the plan, as it ended: its last attempt's outcome and how many it took."""
+
+    phase: int
+    tick: int
+    slot: int
+    module: str
+    mode: str
+    outcome: str | None
+    attempts: int
+
+    def describe(self) -> str:
+        return f"{self.module} {self.mode} at tick {self.tick}: {self.outcome or 'not ended'}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModuleTime:
+    """A module's wall and CPU seconds over its calls (for information only)."""
+
+    module: str
+    calls: int
+    wall_time: float
+    cpu_time: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunData:
+    """One run as a comparison sees it."""
+
+    label: str
+    """The run directory or baseline it came from (and the cell)."""
+    run_id: str | None
+    outcome: str | None
+    final_tick: int | None
+    calls: tuple[CallRecord, ...]
+    state: tuple[StateRow, ...]
+    times: tuple[ModuleTime, ...]
+
+
+def read_run(directory: Path, *, label: str) -> RunData:
+    """A run directory's database, read into a :class:`RunData`."""
+    with open_record(directory) as record:
+        return from_record(record, label=label)
+
+
+def from_record(record: RunRecord, *, label: str) -> RunData:
+    meta = record.meta()
+    calls: dict[tuple[int, int, int], CallRecord] = {}
+    times: dict[str, list[float]] = {}  # module -> [calls, wall, cpu]
+    unknown_cpu: set[str] = set()
+    for attempt in record.attempts(superseded=False):
+        key = (attempt.phase, attempt.tick, attempt.slot)
+        earlier = calls.get(key)
+        calls[key] = CallRecord(
+            phase=attempt.phase,
+            tick=attempt.tick,
+            slot=attempt.slot,
+            module=attempt.module,
+            mode=attempt.mode,
+            outcome=attempt.outcome,
+            attempts=1 if earlier is None else earlier.attempts + 1,
+        )
+        total = times.setdefault(attempt.module, [0, 0.0, 0.0])
+        total[0] += earlier is None
+        total[1] += attempt.wall_time or 0.0
+        if attempt.user_cpu is None or attempt.system_cpu is None:
+            unknown_cpu.add(attempt.module)
+        else:
+            total[2] += attempt.user_cpu + attempt.system_cpu
+    return RunData(
+        label=label,
+        run_id=meta.run_id,
+        outcome=meta.outcome,
+        final_tick=meta.final_tick,
+        calls=tuple(calls[key] for key in sorted(calls)),
+        state=tuple(record.state()),
+        times=tuple(
+            ModuleTime(
+                module=name,
+                calls=int(calls_made),
+                wall_time=wall,
+                cpu_time=None if name in unknown_cpu else cpu,
+            )
+            for name, (calls_made, wall, cpu) in times.items()
+        ),
+    )
+
+
+def state_row(document: Mapping[str, Any]) -> StateRow:
+    """A state row from its baseline form (the run database's column names)."""
+    return StateRow(
+        phase=document["phase"],
+        tick=document["tick"],
+        slot=document["slot"],
+        module=document["module"],
+        mode=document["mode"],
+        target_tick=document.get("target_tick"),
+        time=document["time"],
+        common_data=document["common_data"],
+        module_data=document.get("module_data"),
+    )
