@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from simba.cli.junit import junit_option, write_run_junit
 from simba.cli.session import Session
 from simba.cli.terminal import Terminal, guarded, set_note_format
 
@@ -111,6 +112,7 @@ def _api_request(
     "the run's status there as JSON (default 127.0.0.1 and a free port); progress and "
     "failures go to stdout as INFO:/ERROR: lines, everything else to stderr.",
 )
+@junit_option  # --junit FILE (simba.cli.junit)
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -125,6 +127,7 @@ def run(
     jobs: int | None,
     verbose: bool,
     api: ApiRequest | None,
+    junit: Path | None,
 ) -> None:
     """Run SCENARIO (a directory with driver.json and schedule.json, or one file).
 
@@ -166,6 +169,8 @@ def run(
     try:
         engine.run()
     finally:
+        if engine.summary is not None and junit is not None:
+            write_run_junit(junit, engine.summary)
         if engine.summary is not None:  # None if the run never started
             if as_json:
                 terminal.json(engine.summary.to_json())
