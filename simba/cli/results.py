@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from simba.cli.terminal import Terminal
+from simba.cli.terminal import Terminal, set_note_format
 
 if TYPE_CHECKING:
     from simba.record.reader import RunRecord
@@ -274,6 +274,7 @@ def export(
 def _open_history(directory: Path) -> RunRecord:
     from simba.errors import RunDirectoryError
     from simba.record.reader import database_path, open_record
+    from simba.record.status import is_run_directory
     from simba.sweep.status import is_sweep_directory
 
     if is_sweep_directory(directory):
@@ -281,7 +282,8 @@ def _open_history(directory: Path) -> RunRecord:
             f"{directory} is a sweep; export one of its cells: simba export "
             f"{directory / '<cellId>'} (simba status {directory} lists them)"
         )
-    _look(directory)  # the same refusal as simba status for what is no run
+    if not is_run_directory(directory):
+        _look(directory)  # the same refusal as simba status for what is no run
     path = database_path(directory)
     if not path.is_file():
         raise RunDirectoryError(
@@ -313,7 +315,10 @@ def _write(output: Path | None, parquet: bool, as_csv: Any, as_parquet: Any) -> 
             as_parquet(sys.stdout.buffer)
             sys.stdout.buffer.flush()
         else:
-            as_csv(Terminal().out)
+            terminal = Terminal()
+            set_note_format(terminal.err, None)  # `simba export RUN | head` stops quietly
+            as_csv(terminal.out)
+            terminal.out.flush()
         return
     partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
     try:

@@ -25,11 +25,13 @@ from typing import Any, Literal
 from simba.errors import RunDirectoryError
 from simba.jsonfile import JSONFileError, read_json
 from simba.record.liveness import Liveness, check_driver
-from simba.record.reader import Attempt, RunMeta, RunRecord, database_path, open_record
+from simba.record.reader import RunMeta, RunRecord, database_path, open_record
 
 META = ".simba"
 
 State = Literal["starting", "running", "success", "failed", "interrupted", "stopped", "unknown"]
+#: How long a new run directory with nothing recorded is taken as "starting".
+STARTING_SECONDS = 10.0
 #: The states after which ``simba run --resume`` continues the run.
 RESUMABLE = ("failed", "interrupted", "stopped")
 
@@ -171,22 +173,39 @@ def run_status(directory: Path, *, now: float | None = None) -> RunStatus:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Progress:
     calls_done: int
+    attempts: int
     tick: int | None
     time: str | None
+    failed_attempt: str | None
+    """The latest failed attempt, described."""
 
 
 def _progress(path: Path) -> _Progress:
-    """How many calls succeeded and the last one's tick and time: two counts, not the
-    whole history that :meth:`RunRecord.state` would parse."""
+    """Counts and the latest rows, by SQL: a look at a long run parses no whole history."""
     connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         done = connection.execute("SELECT count(*) FROM state").fetchone()[0]
         last = connection.execute(
             "SELECT tick, time FROM state ORDER BY phase DESC, tick DESC, slot DESC LIMIT 1"
         ).fetchone()
+        attempts = connection.execute("SELECT count(*) FROM attempts").fetchone()[0]
+        failed = connection.execute(
+            "SELECT module, mode, tick, attempt, coalesce(reason, outcome) FROM attempts"
+            " WHERE outcome IS NOT NULL AND outcome != 'success'"
+            " ORDER BY ended_at DESC, id DESC LIMIT 1"
+        ).fetchone()
     finally:
         connection.close()
-    return _Progress(calls_done=done, tick=last and last[0], time=last and last[1])
+    return _Progress(
+        calls_done=done,
+        attempts=attempts,
+        tick=last[0] if last else None,
+        time=last[1] if last else None,
+        failed_attempt=None
+        if failed is None
+        else f"module {failed[0]!r} ({failed[1]} at tick {failed[2]}, attempt {failed[3]}): "
+        + failed[4],
+    )
 
 
 def _from_record(directory: Path, record: RunRecord, progress: _Progress, now: float) -> RunStatus:
@@ -199,7 +218,6 @@ def _from_record(directory: Path, record: RunRecord, progress: _Progress, now: f
         host=last.host if last else None,
     )
     state = _state(meta, last, liveness)
-    attempts = record.attempts()
     running = record.running() if liveness.alive else []
     wall = _wall(drivers, now)
     return RunStatus(
@@ -213,7 +231,7 @@ def _from_record(directory: Path, record: RunRecord, progress: _Progress, now: f
         time=progress.time,
         calls_done=progress.calls_done,
         planned_calls=meta.planned_calls,
-        attempts=len(attempts),
+        attempts=progress.attempts,
         running=tuple(
             RunningCall(
                 module=a.module,
@@ -224,7 +242,7 @@ def _from_record(directory: Path, record: RunRecord, progress: _Progress, now: f
             )
             for a in running
         ),
-        last_error=_last_error(meta, last, attempts),
+        last_error=meta.error or (last.error if last else None) or progress.failed_attempt,
         eta_seconds=_eta(wall, progress.calls_done, meta.planned_calls)
         if state == "running"
         else None,
@@ -275,20 +293,6 @@ def _eta(wall: float | None, done: int, planned: int | None) -> float | None:
     return max(0.0, wall / done * (planned - done))
 
 
-def _last_error(meta: RunMeta, last: Any, attempts: Sequence[Attempt]) -> str | None:
-    if meta.error:
-        return meta.error
-    if last is not None and last.error:
-        return str(last.error)
-    failed = [a for a in attempts if a.outcome is not None and a.outcome != "success"]
-    if not failed:
-        return None
-    a = max(failed, key=lambda a: (a.ended_at or 0.0, a.id))
-    return f"module {a.module!r} ({a.mode} at tick {a.tick}, attempt {a.attempt}): " + (
-        a.reason or a.outcome or "failed"
-    )
-
-
 # -- a run from before the database ---------------------------------------------------------
 
 
@@ -305,7 +309,7 @@ def _from_files(directory: Path) -> RunStatus:
     elif liveness.alive is None:
         state = "unknown"
     else:
-        state = "stopped" if checkpoint else "starting"
+        state = "stopped" if checkpoint or not _just_made(meta) else "starting"
     position = checkpoint.get("position")
     tick = _int(position.get("tick")) if isinstance(position, dict) else None
     note = (
@@ -339,6 +343,18 @@ def _from_files(directory: Path) -> RunStatus:
         ),
         note=note,
     )
+
+
+def _just_made(meta: Path) -> bool:
+    """Whether the run directory was made in the last few seconds (its driver may not have
+    taken the lock yet); after that, a directory with nothing recorded and nobody holding
+    its lock belongs to a driver that died before its first call."""
+    info = meta / "run.json"
+    try:
+        made = (info if info.exists() else meta).stat().st_mtime
+    except OSError:
+        return False
+    return time.time() - made < STARTING_SECONDS
 
 
 def _document(path: Path) -> dict[str, Any]:

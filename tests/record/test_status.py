@@ -7,6 +7,7 @@ cases no real run makes on demand, on databases filled by hand from the schema's
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -210,3 +211,47 @@ def test_a_run_from_before_the_database_shows_what_its_summary_says(
     document = status_json(run_dir)
     assert document["state"] == "stopped"  # a checkpoint, no summary, no driver
     assert document["resumeCommand"] == f"simba run --resume {run_dir}"
+
+
+def test_a_new_directory_with_nothing_recorded_is_starting_then_stopped(tmp_path: Path) -> None:
+    """Just made and unlocked: its driver may be about to lock it (starting); some seconds
+    later with still nothing recorded, its driver died before its first call (stopped)."""
+    meta = tmp_path / "new" / ".simba"
+    meta.mkdir(parents=True)
+    (meta / "run.json").write_text("{}")
+    assert status_json(tmp_path / "new")["state"] == "starting"
+    old = time.time() - 60
+    os.utime(meta / "run.json", (old, old))
+    document = status_json(tmp_path / "new")
+    assert document["state"] == "stopped"
+    assert document["resumeCommand"] == f"simba run --resume {tmp_path / 'new'}"
+
+
+def test_watch_on_a_terminal_redraws_in_place_and_ends_with_the_run(tmp_path: Path) -> None:
+    """Through a pseudo-terminal, --watch clears the screen and draws the status; a run
+    that has ended ends the watch at once."""
+    import pty
+
+    run_dir = tmp_path / "hand"
+    make_run(run_dir, state=STATE, meta={**META, "outcome": "success"}, drivers=[{}])
+    primary, secondary = pty.openpty()
+    watch = subprocess.Popen(
+        [sys.executable, "-m", "simba", "status", run_dir, "--watch"],
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+    )
+    os.close(secondary)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:  # EIO: the other side is closed
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(primary)
+    assert watch.wait(timeout=30) == 0
+    text = output.decode()
+    assert text.startswith("\x1b[H\x1b[J") and "state:   success" in text
