@@ -27,11 +27,14 @@ def open_record(
     scenario: Scenario, rundir: RunDirectory, options: RunOptions, opening: Opening
 ) -> Recorder:
     """The recorder of this driver; a damaged database raises a ``CheckpointError``."""
+    cell_id = options.cell_id or scenario.driver.cell_id
+    root = rundir.root
     identity = RunIdentity(
+        run_id=root.parent.name if cell_id else root.name,
         scenario=str(scenario.source),
         fingerprint=scenario.fingerprint,
         simba_version=__version__,
-        cell_id=options.cell_id or scenario.driver.cell_id,
+        cell_id=cell_id,
         command_line=options.command_line or tuple(sys.argv),
     )
     modules = [

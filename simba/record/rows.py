@@ -13,6 +13,8 @@ from typing import Any
 class RunIdentity:
     """What ``meta`` says about the run besides what :class:`RunStarted` brings."""
 
+    run_id: str
+    """The run's id (a sweep's, for its cells)."""
     scenario: str
     fingerprint: str
     simba_version: str

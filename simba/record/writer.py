@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from simba.errors import CheckpointError
 from simba.events import (
     CallFinished,
     CallStarted,
@@ -50,14 +51,17 @@ COMMIT_INTERVAL = 0.2
 PHASES = {"start": 0, "step": 1, "end": 2}
 
 
-class RecordError(Exception):
-    """The run database cannot be opened or is not one SIMBA wrote; the message says which."""
+class RecordError(CheckpointError):
+    """The run database cannot be opened or is not one SIMBA wrote (exit 2, as for a
+    damaged checkpoint); the message says which file and what to do."""
 
 
 def open_database(path: Path) -> sqlite3.Connection:
     """``path`` opened for writing (created with the schema if new); :class:`RecordError`
     if it is no SQLite database or is damaged."""
     try:
+        if not path.exists():
+            _create(path)
         connection = sqlite3.connect(path, check_same_thread=False)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
@@ -72,6 +76,21 @@ def open_database(path: Path) -> sqlite3.Connection:
             "or restore it from a backup, and run again"
         ) from None
     return connection
+
+
+def _create(path: Path) -> None:
+    """A new database with every table, put in place at once: a reader that finds the
+    file finds the tables."""
+    fresh = path.with_name(f"{path.name}.new")
+    fresh.unlink(missing_ok=True)
+    connection = sqlite3.connect(fresh)
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.executescript(TABLES)
+        connection.commit()
+    finally:
+        connection.close()
+    fresh.replace(path)
 
 
 class Recorder:
@@ -115,6 +134,8 @@ class Recorder:
             )
             if identity.cell_id is not None:
                 self._meta(cellId=identity.cell_id)
+            if not _has_meta(db, "runId"):  # a resumed sweep cell knows only its directory
+                self._meta(runId=identity.run_id)
             if self.driver == 1 or not _has_meta(db, "startedAt"):
                 self._meta(startedAt=started)
             db.executemany(
@@ -143,7 +164,6 @@ class Recorder:
 
     def _run_started(self, event: RunStarted) -> None:
         self._meta(
-            runId=event.run_id,
             initialTick=event.initial_tick,
             finalTick=event.final_tick,
             initialTime=event.initial_time.isoformat(),
