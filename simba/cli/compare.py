@@ -105,4 +105,4 @@ def save(run_dir: Path, destination: Path) -> None:
     runs = save_baseline(run_dir, destination)
     size = destination.stat().st_size
     what = "1 run" if list(runs) == [""] else f"{len(runs)} cells"
-    Terminal().line(f"saved {what} of {run_dir} as {destination} ({size:,} bytes)")
+    Terminal().line(f"saved {what} of {run_dir} as {destination} ({size / 1000:.1f} kB)")
