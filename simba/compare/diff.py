@@ -223,8 +223,36 @@ def _key_difference(
             name=name, tick=point[1], time=time, a=final_a, b=final_b, points=1,
             final_a=final_a, final_b=final_b, tolerance=tolerance,
         )  # fmt: skip
-    first: tuple[tuple[int, int], str, Any, Any] | None = None
+    first, points = _walk(a, b, tolerance)
+    if first is None:
+        return None
+    point, time, value_a, value_b = first
+    return KeyDifference(
+        name=name, tick=point[1], time=time, a=value_a, b=value_b, points=points,
+        final_a=final_a, final_b=final_b, tolerance=tolerance,
+    )  # fmt: skip
+
+
+def _walk(
+    a: Mapping[tuple[int, int], tuple[str, Any]],
+    b: Mapping[tuple[int, int], tuple[str, Any]],
+    tolerance: Tolerance,
+) -> tuple[tuple[tuple[int, int], str, Any, Any] | None, int]:
+    """The first point where the two histories differ (with the values there), and at
+    how many points they do; each side's value is carried forward between its points."""
+    if a == b:  # the common case, at C speed
+        return None, 0
+    first = None
     points = 0
+    if a.keys() == b.keys():  # both in plan order already: no sort, no carrying
+        for point, (time, value_a) in a.items():
+            value_b = b[point][1]
+            if value_a is value_b or (value_a == value_b and type(value_a) is type(value_b)):
+                continue
+            if not same(value_a, value_b, tolerance):
+                points += 1
+                first = first or (point, time, value_a, value_b)
+        return first, points
     value_a = value_b = MISSING
     for point in sorted(a.keys() | b.keys()):
         time = ""
@@ -234,15 +262,8 @@ def _key_difference(
             time, value_b = b[point]
         if not same(value_a, value_b, tolerance):
             points += 1
-            if first is None:
-                first = (point, time, value_a, value_b)
-    if first is None:
-        return None
-    point, time, value_a, value_b = first
-    return KeyDifference(
-        name=name, tick=point[1], time=time, a=value_a, b=value_b, points=points,
-        final_a=final_a, final_b=final_b, tolerance=tolerance,
-    )  # fmt: skip
+            first = first or (point, time, value_a, value_b)
+    return first, points
 
 
 def _timing(a: RunData, b: RunData) -> tuple[Timing, ...]:

@@ -37,8 +37,12 @@ def histories(rows: Iterable[StateRow]) -> Histories:
     held: dict[str, set[str]] = {}  # module -> the names its moduleData holds now
     for row in rows:
         point = (row.phase, row.tick)
-        for path, value in flatten(row.common_data):
-            found.setdefault(path, {})[point] = (row.time, value)
+        for key, value in row.common_data.items():
+            if isinstance(value, dict):  # nested: flattened into key paths
+                for path, leaf in flatten(value, key):
+                    found.setdefault(path, {})[point] = (row.time, leaf)
+            else:  # what flatten() gives for a leaf, without its generator
+                found.setdefault(key, {})[point] = (row.time, value)
         if row.module_data is None:
             continue
         names = set()
