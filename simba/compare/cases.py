@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simba.compare.diff import Comparison, RunComparison
-from simba.compare.junit import TestCase, TestSuite, tail
+from simba.compare.junit import JUnitCase, JUnitSuite, tail
 from simba.compare.render import difference_text, run_problems
 from simba.record.reader import database_path, open_record
 
@@ -30,7 +30,7 @@ class Ended:
     """A log file whose tail a failure carries (a sweep cell's), else the run's messages."""
 
 
-def run_case(ended: Ended, *, classname: str) -> TestCase:
+def run_case(ended: Ended, *, classname: str) -> JUnitCase:
     """The test case of one run: passed if it succeeded, else its error and log tail."""
     log = _log_tail(ended)
     failure = None
@@ -39,7 +39,7 @@ def run_case(ended: Ended, *, classname: str) -> TestCase:
         error = ended.error or f"the run ended as {ended.outcome}"
         failure = f"{ended.outcome}: {error.splitlines()[0]}"
         details = error + (f"\n\nlast lines of the log:\n{log}" if log else "")
-    return TestCase(
+    return JUnitCase(
         name=ended.name,
         classname=classname,
         time=ended.wall_time or 0.0,
@@ -49,29 +49,29 @@ def run_case(ended: Ended, *, classname: str) -> TestCase:
     )
 
 
-def runs_suite(name: str, runs: Sequence[Ended], *, classname: str) -> TestSuite:
+def runs_suite(name: str, runs: Sequence[Ended], *, classname: str) -> JUnitSuite:
     cases = tuple(run_case(run, classname=classname) for run in runs)
-    return TestSuite(name=name, cases=cases, time=sum(case.time for case in cases))
+    return JUnitSuite(name=name, cases=cases, time=sum(case.time for case in cases))
 
 
-def comparison_suites(comparison: Comparison, *, elapsed: float) -> list[TestSuite]:
+def comparison_suites(comparison: Comparison, *, elapsed: float) -> list[JUnitSuite]:
     """A suite per compared run (cell): a case for outcome and calls, one per key group."""
     suites = []
     for run in comparison.runs:
         name = f"simba compare {run.cell}" if run.cell else "simba compare"
         classname = f"compare.{run.cell}" if run.cell else "compare"
-        suites.append(TestSuite(name=name, cases=_comparison_cases(run, classname), time=elapsed))
+        suites.append(JUnitSuite(name=name, cases=_comparison_cases(run, classname), time=elapsed))
     return suites
 
 
-def _comparison_cases(run: RunComparison, classname: str) -> tuple[TestCase, ...]:
+def _comparison_cases(run: RunComparison, classname: str) -> tuple[JUnitCase, ...]:
     if run.calls is None:
         (problem,) = run_problems(run)
-        return (TestCase(name="run", classname=classname, failure=problem, details=problem),)
+        return (JUnitCase(name="run", classname=classname, failure=problem, details=problem),)
     calls = run.calls
     problems = [p for p in run_problems(run) if p.startswith(("outcome:", "calls:"))]
     cases = [
-        TestCase(
+        JUnitCase(
             name="outcome and calls",
             classname=classname,
             failure=problems[0] if problems else None,
@@ -87,7 +87,7 @@ def _comparison_cases(run: RunComparison, classname: str) -> tuple[TestCase, ...
             count = len(lines)
             failure = f"{count} of {group.keys} keys differ beyond tolerance: {lines[0]}"
         cases.append(
-            TestCase(
+            JUnitCase(
                 name=group.name,
                 classname=classname,
                 failure=failure,

@@ -33,7 +33,7 @@ TAIL_LINES = 40
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TestCase:
+class JUnitCase:
     name: str
     classname: str
     time: float = 0.0
@@ -46,13 +46,13 @@ class TestCase:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TestSuite:
+class JUnitSuite:
     name: str
-    cases: tuple[TestCase, ...]
+    cases: tuple[JUnitCase, ...]
     time: float = 0.0
 
 
-def write_junit(path: Path, suites: Sequence[TestSuite], *, name: str) -> None:
+def write_junit(path: Path, suites: Sequence[JUnitSuite], *, name: str) -> None:
     """Write ``suites`` to ``path`` as one ``<testsuites>`` document (atomically)."""
     root = ET.Element(
         "testsuites",
@@ -92,7 +92,7 @@ def write_junit(path: Path, suites: Sequence[TestSuite], *, name: str) -> None:
     temporary.replace(path)
 
 
-def _case(parent: ET.Element, case: TestCase) -> None:
+def _case(parent: ET.Element, case: JUnitCase) -> None:
     element = ET.SubElement(
         parent,
         "testcase",
