@@ -139,3 +139,15 @@ def test_junit_text_is_cleaned_of_what_xml_cannot_carry(tmp_path: Path) -> None:
     from helpers import validate_junit
 
     validate_junit(path)
+
+
+def test_a_cell_on_one_side_only_differs() -> None:
+    """Sweeps compare cell by cell: a cell only B has is a difference, named as such."""
+    from simba.compare.diff import compare_sides
+    from simba.compare.render import text_lines, verdict
+
+    a = run(row(0, "m", {"x": 1.0}))
+    result = compare_sides({"c1": a}, {"c1": a, "c2": a}, Rules(), labels=("A", "B"))
+    assert [r.equal for r in result.runs] == [True, False]
+    assert verdict(result) == "different in 1 of 2 cells: c2"
+    assert any("only B has this run" in line for line in text_lines(result))
