@@ -91,7 +91,7 @@ def baseline_group() -> None:
     """Baselines: small, self-contained records of a run for simba compare."""
 
 
-@baseline_group.command("save")
+@baseline_group.command("save", short_help="Save a run (or a sweep) as a baseline file.")
 @click.argument("run_dir", metavar="RUN_DIR", type=click.Path(path_type=Path, file_okay=False))
 @click.argument("destination", metavar="DEST", type=click.Path(path_type=Path, dir_okay=False))
 def save(run_dir: Path, destination: Path) -> None:
