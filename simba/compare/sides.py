@@ -21,6 +21,9 @@ SWEEP_META = ".sweep"
 def load_side(path: Path) -> dict[str, RunData]:
     """The runs of one side, by cell id (``""`` for a run directory or a run's baseline)."""
     if path.is_file():
+        with path.open("rb") as handle:
+            if handle.read(16) == b"SQLite format 3\x00":  # a run's .simba/run.db itself
+                return {"": read_run(path, label=str(path))}
         return read_baseline(path)
     if not path.is_dir():
         raise RunDirectoryError(

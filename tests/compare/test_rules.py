@@ -151,3 +151,18 @@ def test_a_cell_on_one_side_only_differs() -> None:
     assert [r.equal for r in result.runs] == [True, False]
     assert verdict(result) == "different in 1 of 2 cells: c2"
     assert any("only B has this run" in line for line in text_lines(result))
+
+
+def test_a_side_may_be_a_run_database_file(tmp_path: Path) -> None:
+    """A run.db given as a file is read as the run it records, not as a baseline."""
+    import sqlite3
+
+    from simba.compare.sides import load_side
+    from simba.record.schema import TABLES
+
+    database = tmp_path / "run.db"
+    with sqlite3.connect(database) as connection:
+        connection.executescript(TABLES)
+        connection.execute("INSERT INTO meta VALUES ('outcome', '\"success\"')")
+    (side,) = load_side(database).values()
+    assert side.outcome == "success" and side.calls == () and side.state == ()
