@@ -84,8 +84,8 @@ class CallFinished:
     """The module process's resource usage, where the runner measures it."""
     placement: Placement | None = None
     """Where the call ran, where the runner knows (Parsl)."""
-    status_file: Path | None = None
-    """The status file a successful attempt left."""
+    status_sha256: str | None = None
+    """The SHA-256 of the status file a successful attempt left."""
     ended_at: float = 0.0
     """Wall-clock seconds since the Unix epoch when the attempt ended."""
 

@@ -149,7 +149,7 @@ class Attempts:
                 signal=result.signal,
                 usage=result.usage,
                 placement=result.placement,
-                status_file=None if error else status_path,
+                status_sha256=verdict.sha256 if isinstance(verdict, Status) else None,
                 ended_at=time.time(),
             )
         )

@@ -87,6 +87,8 @@ class Status:
     """What the module said about the call: its ``message``, and its ``error`` if a text."""
     written: str = "success"
     """The status as the module wrote it (``fail`` or ``failure`` for a failed call)."""
+    sha256: str | None = None
+    """The SHA-256 of the file's bytes (for the run database)."""
 
 
 class StatusProblem(ValueError):
@@ -139,6 +141,7 @@ def _parse_status(data: bytes, path: str) -> Status:
         module_data=document.get("moduleData"),
         message="; ".join(texts) or None,
         written=document["status"],
+        sha256=hashlib.sha256(data).hexdigest(),
     )
 
 

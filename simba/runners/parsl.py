@@ -67,6 +67,8 @@ class ParslRunner(Runner):
         self.environment = dict(environment or {})
         self.grace_period = grace_period
         self.session = ParslSession(parsl_directory, environment=self.environment)
+        self._where = parsl_directory / "where"
+        """Where each call's script writes its worker's host and block id."""
         self._cancelled = False
 
     def run(self, request: CallRequest) -> CallResult:
@@ -101,12 +103,27 @@ class ParslRunner(Runner):
         wall_time = time.perf_counter() - started
         lines = (*read_module_lines(request.stdout_path), *read_module_lines(request.stderr_path))
         failure = future.exception()
+        placement = self._placement(label, call_id)
         if failure is None:
-            return CallResult(
-                exit_code=0, wall_time=wall_time, lines=lines, placement=Placement(executor=label)
-            )
+            return CallResult(exit_code=0, wall_time=wall_time, lines=lines, placement=placement)
         result = self._failed(request, failure, label, call_id, wall_time, lines)
-        return dataclasses.replace(result, placement=Placement(executor=label))
+        return dataclasses.replace(result, placement=placement)
+
+    def _placement(self, label: str, call_id: str) -> Placement:
+        """Where the call ran: the worker's host and block (the script wrote them, see
+        :meth:`script`), the block's job id from Parsl; what is unknown is ``None``."""
+        path = self._where / call_id
+        try:
+            host, block = [*path.read_text().split("\n"), "", ""][:2]
+            path.unlink()
+        except OSError:
+            host = block = ""
+        return Placement(
+            host=host or None,
+            executor=label,
+            block_id=block or None,
+            job_id=self.session.job_id(label, block or None),
+        )
 
     def _failed(
         self,
@@ -156,6 +173,7 @@ class ParslRunner(Runner):
     def script(self, request: CallRequest, call_id: str) -> str:
         """The bash script of one call."""
         module = request.module
+        self._where.mkdir(parents=True, exist_ok=True)
         return bash_script(
             [*module.argv, str(request.config_path)],
             cwd=module.working_directory,
@@ -164,6 +182,7 @@ class ParslRunner(Runner):
             environment={**self.environment, **module.env, CALL_MARKER: call_id},
             timeout=request.timeout,
             grace_period=self.grace_period,
+            where=self._where / call_id,
         )
 
     def cancel(self) -> None:
@@ -184,6 +203,7 @@ def bash_script(
     timeout: float | None = None,
     grace_period: float = GRACE_PERIOD,
     append: bool = False,
+    where: Path | None = None,
 ) -> str:
     """A bash script that runs ``argv`` in ``cwd`` with ``environment`` added.
 
@@ -191,7 +211,8 @@ def bash_script(
     the end with ``append``; exit 125 if they cannot be written, 126 if ``cwd`` cannot be
     entered).  With a ``timeout``,
     coreutils ``timeout`` stops the program's process group: SIGTERM, then SIGKILL after
-    ``grace_period`` (exit 124).
+    ``grace_period`` (exit 124).  With ``where``, the script first writes there the
+    worker's host name and its Parsl block id (``PARSL_WORKER_BLOCK_ID``), a line each.
     """
     quote = shlex.quote
     command = list(argv)
@@ -205,8 +226,15 @@ def bash_script(
         ]
     assignments = [f"{name}={value}" for name, value in environment.items()]
     redirect = ">>" if append else ">"
+    lines: tuple[str, ...] = ()
+    if where is not None:
+        lines = (
+            'printf \'%s\\n%s\\n\' "${HOSTNAME:-$(uname -n)}" "${PARSL_WORKER_BLOCK_ID:-}" '
+            f"2>/dev/null >{quote(str(where))}",
+        )
     return "\n".join(
         (
+            *lines,
             f"exec {redirect}{quote(str(stdout))} "
             + ("2>&1" if stderr == stdout else f"2{redirect}{quote(str(stderr))}")
             + " || exit 125",

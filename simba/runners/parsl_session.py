@@ -101,6 +101,17 @@ class ParslSession:
             app = self._apps[label]
         return app(script), label
 
+    def job_id(self, label: str, block: str | None) -> str | None:
+        """The provider's job id of block ``block`` of executor ``label``, if Parsl knows it."""
+        if block is None:
+            return None
+        with self._lock:
+            for executor in self._all:
+                if executor.label == label:
+                    job = getattr(executor, "blocks_to_job_id", {}).get(block)
+                    return None if job is None else str(job)
+        return None
+
     def _add_executor(self, settings: ExecutorSettings) -> Any:
         from parsl.app.app import bash_app
         from parsl.config import Config

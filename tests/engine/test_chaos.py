@@ -3,13 +3,15 @@
 The driver is killed 50 times at random moments and resumed each time; the run must end
 exactly like an uninterrupted one: the same final state, the same successful calls in
 the same order (calls of one batch that ran side by side may finish in any order), and
-no process of the run left.  Real processes throughout: ``python -m simba`` with the
+no process of the run left; its run database holds the same state history and the same
+successful, not superseded attempts.  Real processes throughout: ``python -m simba`` with the
 modules ``tests/modules/rel_model.py`` (local) and ``res_hash.sh`` (local and resident).
 """
 
 from __future__ import annotations
 
 import itertools
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,12 @@ from conftest import (
 
 from simba.engine.journal import read_trace
 
+#: The state history in plan order, and the successful attempts that were not superseded.
+STATE = "SELECT * FROM state ORDER BY phase, tick, slot"
+SUCCESSFUL_ATTEMPTS = (
+    "SELECT module, mode, tick, attempt FROM attempts WHERE outcome = 'success'"
+    " AND superseded = 0 ORDER BY phase, tick, slot, attempt"
+)
 MODEL = str(MODULES / "rel_model.py")
 HASH = str(MODULES / "res_hash.sh")
 KILLS = 50
@@ -76,6 +84,16 @@ def successes(run_dir: Path) -> list[tuple[str, int, list[str]]]:
     ]
 
 
+def database_rows(run_dir: Path, query: str) -> list[tuple[Any, ...]]:
+    """The rows of ``query`` on the run's database (read-only)."""
+    path = run_dir / ".simba" / "run.db"
+    connection = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+    try:
+        return connection.execute(query).fetchall()
+    finally:
+        connection.close()
+
+
 @pytest.mark.slow
 def test_fifty_sigkills_mixing_local_resident_and_parallel_calls(
     write_scenario: Any, tmp_path: Path
@@ -105,3 +123,7 @@ def test_fifty_sigkills_mixing_local_resident_and_parallel_calls(
     calls = sum(len(modules) for _, _, modules in successes(run_dir))
     assert calls == 4 * 2 + 3 * DAYS + DAYS // 2
     assert run_processes(run_dir) == []
+    # The run database: the resumed run's record equals the uninterrupted run's.
+    for query in (STATE, SUCCESSFUL_ATTEMPTS):
+        assert database_rows(run_dir, query) == database_rows(out / "reference", query)
+    assert len(database_rows(run_dir, STATE)) == calls

@@ -7,12 +7,17 @@ executables of tests/modules/, a live reader on a run in progress, SIGKILL and r
 from __future__ import annotations
 
 import json
+import random
 import shutil
+import socket
+import subprocess
 import time
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-from conftest import EXAMPLES, MODULES, launch, run_cli, sigkill_and_resume, wait_for
+import pytest
+from conftest import EXAMPLES, MODULES, launch, run_cli, wait_for
 from db_rows import database, rows, state_rows, successful_attempts
 
 from simba.record.reader import open_record
@@ -227,15 +232,49 @@ def chaos_schedule() -> dict[str, Any]:
     }
 
 
+def drivers_recorded(run_dir: Path) -> int:
+    """How many drivers have their row in the run database (0 before it exists)."""
+    if not database(run_dir).exists():
+        return 0
+    return int(rows(run_dir, "SELECT count(*) FROM drivers")[0][0])
+
+
+def kill_while_recording(
+    args: list[Any], run_dir: Path, *, kills: int, cwd: Path, seed: int
+) -> None:
+    """Start ``simba ARGS``; once the driver has its row in the database, SIGKILL it at a
+    random moment; resume, ``kills`` times; then let the last driver finish."""
+    rng = random.Random(seed)
+    command = args
+    for number in range(kills):
+        process = launch(*command, cwd=cwd)
+        deadline = time.monotonic() + 60
+        while drivers_recorded(run_dir) <= number:
+            assert process.poll() is None, process.communicate()[1]
+            assert time.monotonic() < deadline, "the driver never opened the run database"
+            time.sleep(0.01)
+        try:
+            process.wait(rng.uniform(0.05, 0.4))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate(timeout=30)
+        else:
+            pytest.fail(f"the run finished before kill {number + 1}: {process.communicate()}")
+        command = ["run", "--resume", run_dir]
+    result = run_cli(*command, cwd=cwd)
+    assert result.returncode == 0, result.stderr
+
+
 def test_sigkilled_and_resumed_run_records_what_an_uninterrupted_run_does(
     write_scenario: Any, tmp_path: Path
 ) -> None:
-    """Killed 12 times at random moments and resumed, the run's state table and its
-    successful, not superseded attempts equal an uninterrupted run's; cut-off attempts
-    stay, superseded; every driver has its row."""
+    """Killed 10 times at random moments while it records, and resumed, the run's state
+    table and its successful, not superseded attempts equal an uninterrupted run's;
+    every driver has its row, ended only for the last; no attempt is left open."""
+    days = 150
     driver = {
         "initialTime": "2024-01-01T00:00:00",
-        "endTime": "P60D",
+        "endTime": f"P{days}D",
         "scheduleIntervals": [{"tickDuration": "P1D"}],
     }
     scenario = write_scenario(chaos_schedule(), driver)
@@ -245,19 +284,14 @@ def test_sigkilled_and_resumed_run_records_what_an_uninterrupted_run_does(
     (out / "chaos").rename(out / "reference")
     run_dir = (out / "chaos").resolve()
     args = ["run", scenario, "-o", out, "--run-id", "chaos"]
-    kills = sigkill_and_resume(args, run_dir, kills=12, cwd=tmp_path, pause=(0.4, 1.2), seed=13)
-    assert kills == 12
+    kill_while_recording(args, run_dir, kills=10, cwd=tmp_path, seed=13)
     assert state_rows(run_dir) == state_rows(out / "reference")
     assert successful_attempts(run_dir) == successful_attempts(out / "reference")
-    assert len(state_rows(run_dir)) == 3 * 2 + 2 * 60 + 30
-    # Drivers killed while Python started never reached the database; the others have a
-    # row each, ended only for the last.
+    assert len(state_rows(run_dir)) == 3 * 2 + 2 * days + days // 2
     ((drivers, killed),) = rows(run_dir, "SELECT count(*), count(*) - count(ended_at) FROM drivers")
-    assert 4 <= drivers <= kills + 1 and killed == drivers - 1
-    assert rows(run_dir, "SELECT count(DISTINCT driver) >= 4 FROM attempts") == [(1,)]
-    assert rows(
-        run_dir, "SELECT count(*) FROM attempts WHERE ended_at IS NULL AND superseded = 0"
-    ) == [(0,)]
+    assert (drivers, killed) == (11, 10)
+    open_attempts = "SELECT count(*) FROM attempts WHERE ended_at IS NULL AND superseded = 0"
+    assert rows(run_dir, open_attempts) == [(0,)]
 
 
 def test_a_run_from_before_the_database_resumes_and_gets_one(
@@ -338,3 +372,89 @@ def test_the_docs_example_reads_a_run_as_it_says(tmp_path: Path) -> None:
 
     shutil.copytree(EXAMPLES / "quickstart", tmp_path / "examples" / "quickstart")
     run_python_block(Session(tmp_path), DOCS / "record.rst", "record-read")
+
+
+@pytest.mark.skipif(find_spec("parsl") is None, reason="Parsl is not installed")
+def test_parsl_calls_record_their_executor_block_job_and_worker_host(
+    write_scenario: Any, tmp_path: Path
+) -> None:
+    """A type-parsl call's attempt names its executor, the worker's block and host, and
+    the block's job id as Parsl's provider gave it; its resource usage is NULL."""
+    executor = {"type": "HighThroughputExecutor", "label": "pool", "max_workers": 1}
+    scenario = write_scenario(
+        [
+            {
+                "name": "p",
+                "priority": 1,
+                "type": "parsl",
+                "command": str(MODULES / "ok.sh"),
+                "executor": executor,
+            }
+        ]
+    )
+    result = run_cli("run", scenario, "--run-id", "parsl", cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr
+    with open_record(tmp_path / "runs" / "parsl") as record:
+        attempts = record.attempts()
+    assert len(attempts) == 5 and {a.runner for a in attempts} == {"parsl"}
+    for attempt in attempts:
+        assert (attempt.executor, attempt.block_id) == ("pool", "0")
+        assert attempt.job_id and attempt.host == socket.gethostname()
+        assert attempt.user_cpu is None and attempt.max_rss_kb is None
+    assert list((tmp_path / "runs" / "parsl" / ".simba" / "parsl" / "where").iterdir()) == []
+
+
+def test_service_stats_and_warnings_are_recorded(write_scenario: Any, tmp_path: Path) -> None:
+    """Each new jobsCompleted of a service is a service_stats row; its warnings are messages."""
+    service = {
+        "name": "svc",
+        "type": "service",
+        "priority": 100,
+        "command": str(MODULES / "svc_service.py"),
+        "readyTimeout": 5,
+        "statsInterval": 0.1,
+        "env": {"SVC_JOBS": "E,J,3,5,2,6"},
+    }
+    client = {
+        "name": "client",
+        "priority": 1,
+        "command": str(MODULES / "svc_client.py"),
+        "moduleData": {"sleep": 0.6},
+    }
+    scenario = write_scenario([service, client])
+    result = run_cli("run", scenario, "-o", tmp_path / "out", "--run-id", "s", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    with open_record(tmp_path / "out" / "s") as record:
+        stats = record.service_stats()
+        warnings = [m for m in record.messages() if m.level == "WARNING" and m.module == "svc"]
+        modules = {m.module: m.type for m in record.modules()}
+    assert [s.jobs_completed for s in stats] == [3, 5, 2, 6]
+    assert [s.at for s in stats] == sorted(s.at for s in stats)
+    assert {s.module for s in stats} == {"svc"}
+    assert len(warnings) == 2 and "went down from 5 to 2" in warnings[1].text
+    assert modules == {"svc": "service", "client": "local"}
+
+
+def test_a_failed_run_records_why_it_stopped(write_scenario: Any, tmp_path: Path) -> None:
+    """A module that exits 3: its attempt says exit 3 with the reason, meta and the driver
+    say failed with the whole error, and the calls before it have their state rows."""
+    scenario = write_scenario(
+        [
+            {"name": "ok", "priority": 2, "command": str(MODULES / "ok.sh")},
+            {"name": "bad", "priority": 1, "command": str(MODULES / "exit3.sh")},
+        ]
+    )
+    result = run_cli("run", scenario, "-o", tmp_path / "out", "--run-id", "f", cwd=tmp_path)
+    assert result.returncode == 1
+    with open_record(tmp_path / "out" / "f") as record:
+        meta, (driver,) = record.meta(), record.drivers()
+        attempts, state = record.attempts(), list(record.state())
+    assert meta.outcome == driver.outcome == "failed"
+    assert meta.error == driver.error and "exited with code 3" in (meta.error or "")
+    assert [(a.module, a.outcome, a.exit_code) for a in attempts] == [
+        ("ok", "success", 0),
+        ("bad", "exit", 3),
+    ]
+    assert attempts[1].reason and "bad" in attempts[1].reason
+    assert attempts[1].status_sha256 is None and attempts[1].ended_at is not None
+    assert [(s.module, s.mode) for s in state] == [("ok", "start")]
