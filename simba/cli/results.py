@@ -82,11 +82,11 @@ def _watch(terminal: Terminal, directory: Path, *, as_json: bool, interval: floa
             terminal.out.write("\x1b[H\x1b[J")  # the screen cleared, the status drawn again
             terminal.lines(_describe(current))
         else:
-            key = _change_key(current)
+            line = json.dumps(current.to_json()) if as_json else _one_line(current)
+            key = _change_key(current) if as_json else line
             if key != shown:
                 shown = key
-                document = current.to_json()
-                terminal.line(json.dumps(document) if as_json else _one_line(current))
+                terminal.line(line)
         if current.finished:
             return
         time.sleep(interval)
