@@ -70,7 +70,8 @@ def test_cells_get_their_own_seeds(tmp_path: Path) -> None:
 
 def test_run_and_sweep_junit_files_validate(tmp_path: Path) -> None:
     """simba run --junit: one test case, passed, timed; a failed run's case carries the
-    error and its log tail; simba sweep --junit: a test case per cell.  All valid."""
+    error and its log tail; simba sweep --junit: a test case per cell, a failed cell's
+    with its error and the tail of its log.  All valid."""
     scenario = noisy_scenario(tmp_path / "s", seed=1)
     junit = tmp_path / "run.xml"
     result = run_cli("run", scenario, "--run-id", "ok", "--junit", junit, cwd=tmp_path)
@@ -101,12 +102,16 @@ def test_run_and_sweep_junit_files_validate(tmp_path: Path) -> None:
                 "scenario": "scenario",
                 "runId": "sw",
                 "outputDirectory": str(tmp_path / "sweeps"),
-                "grid": {"moduleData": {"first": {"scale": [1.0, 2.0]}}},
+                "grid": {"moduleData": {"first": {"scale": [1.0, "not a number"]}}},
             }
         )
     )
     result = run_cli("sweep", directory / "sweep.json", "--junit", junit, cwd=directory)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # cell-2's module cannot multiply a text
     validate_junit(junit)
-    names = [case.get("name") for case in ET.parse(junit).iter("testcase")]
-    assert names == ["cell-1", "cell-2"]
+    cases = {case.get("name"): case for case in ET.parse(junit).iter("testcase")}
+    assert list(cases) == ["cell-1", "cell-2"]
+    assert cases["cell-1"].find("failure") is None
+    failure = cases["cell-2"].find("failure")
+    assert failure is not None and "first" in (failure.get("message") or "")
+    assert "TypeError" in (failure.text or "")
