@@ -39,6 +39,7 @@ NAMES = (
     "checkpoint",
     "run",
     "trace",
+    "compare",
 )
 
 #: CPU seconds one validation against a package's schema may take (its patterns).

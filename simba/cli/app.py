@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 import click
 
 from simba._version import __version__
+from simba.cli.compare import baseline_group, compare
 from simba.cli.inspect import plan, schema, validate
 from simba.cli.modules import module_group
 from simba.cli.report import report
@@ -57,6 +58,8 @@ for command in (run, validate, plan, schema, module_group, sweep):
 cli.add_command(status)
 cli.add_command(export)
 cli.add_command(report)
+cli.add_command(compare)  # simba compare and simba baseline (issue 16)
+cli.add_command(baseline_group)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from simba.cli.junit import junit_option, write_run_junit
 from simba.cli.outcome import resume_command, tell
 from simba.cli.terminal import Terminal, set_note_format
 
@@ -120,6 +121,7 @@ def _api_request(
     callback=_seconds,
     help="With --api: most seconds from SIGTERM to SIMBA's end (default 4).",
 )
+@junit_option  # --junit FILE (simba.cli.junit)
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -136,6 +138,7 @@ def run(
     quiet: bool,
     api: ApiRequest | None,
     stop_grace: float | None,
+    junit: Path | None,
 ) -> None:
     """Run SCENARIO (a directory with driver.json and schedule.json, or one file).
 
@@ -172,11 +175,20 @@ def run(
     engine = Engine(loaded, options, [display])
     _adopt_run_directory(engine)
     continue_with = resume_command(engine.rundir.root, timeout=timeout, jobs=jobs)
-    _run_and_tell(engine, terminal, display, as_json=as_json, quiet=quiet, resume=continue_with)
+    _run_and_tell(
+        engine, terminal, display, as_json=as_json, quiet=quiet, resume=continue_with, junit=junit
+    )
 
 
 def _run_and_tell(
-    engine: Engine, terminal: Terminal, display: Any, *, as_json: bool, quiet: bool, resume: str
+    engine: Engine,
+    terminal: Terminal,
+    display: Any,
+    *,
+    as_json: bool,
+    quiet: bool,
+    resume: str,
+    junit: Path | None = None,
 ) -> None:
     """Run; then the summary (``as_json``) or the module table, the failure, the outcome.
 
@@ -198,6 +210,8 @@ def _run_and_tell(
     summary = engine.summary
     if summary is None:
         return
+    if junit is not None:  # --junit FILE (simba.cli.junit)
+        write_run_junit(junit, summary)
     if as_json:
         terminal.json(summary.to_json())
     told = Terminal(out=terminal.err) if as_json else terminal

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
+from simba.cli.junit import junit_option, write_sweep_junit
 from simba.cli.run import check_identifier
 from simba.cli.run import observer as progress_observer
 from simba.cli.terminal import Terminal
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 @click.option("--overwrite", is_flag=True, help="Replace an earlier sweep of this runId.")
 @click.option("--cell", "cell_id", metavar="ID", help="Run only this cell, in this process.")
 @click.option("--json", "as_json", is_flag=True, help="Print sweep-summary.json on stdout.")
+@junit_option  # --junit FILE (simba.cli.junit)
 def sweep(
     sweep_file: Path,
     jobs: int | None,
@@ -51,6 +53,7 @@ def sweep(
     overwrite: bool,
     cell_id: str | None,
     as_json: bool,
+    junit: Path | None,
 ) -> None:
     """Run every cell of SWEEP (a sweep file: a base scenario and its cells).
 
@@ -89,6 +92,8 @@ def sweep(
         on_cell=_cell_reporter(terminal.err if as_json else terminal.out),
     )
     result = pool.run()
+    if junit is not None:
+        write_sweep_junit(junit, result)
     if as_json:
         from simba.jsonfile import read_json
 

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from simba.engine.protocol import build_config
+from simba.engine.protocol import build_config, derive_seed
 from simba.engine.rundir import RunDirectory
 from simba.engine.state import ModuleState
 from simba.jsonfile import write_json, write_json_new
@@ -32,8 +32,11 @@ CallConfig = tuple[Path, Path, dict[str, Any]]
 class ConfigWriter:
     """Builds and writes the config documents of a run's calls."""
 
-    def __init__(self, rundir: RunDirectory, services: ServiceHost) -> None:
+    def __init__(
+        self, rundir: RunDirectory, services: ServiceHost, *, seed: int | None = None
+    ) -> None:
         self.rundir = rundir
+        self.seed = seed
         self.timeline = rundir.timeline
         self.services = services
 
@@ -62,6 +65,7 @@ class ConfigWriter:
             module_state=module_state,
             common_data=common_view,
             services=self.services.documents,
+            seed=None if self.seed is None else derive_seed(self.seed, call.module.name),
         )
         return config_path, status_path, config
 

@@ -119,7 +119,7 @@ class Engine:
             on_failure=self._stop.on_service_failure,
             cache_directory=options.cache_directory,
         )
-        self._configs = ConfigWriter(self.rundir, self.services)
+        self._configs = ConfigWriter(self.rundir, self.services, seed=scenario.driver.seed)
         self._ahead = LookAhead(self.emit, CallDirectories(self.rundir), self._configs)
         self._attempts = Attempts(
             runner=self.runner,

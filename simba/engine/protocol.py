@@ -33,8 +33,9 @@ def build_config(
     module_state: ModuleState,
     common_data: Mapping[str, Any] | None,
     services: Mapping[str, Any] | None = None,
+    seed: int | None = None,
 ) -> dict[str, Any]:
-    """The config document for ``call``."""
+    """The config document for ``call`` (``seed``: the module's, see :func:`derive_seed`)."""
     document: dict[str, Any] = {
         "mode": call.mode.value,
         "statusFile": str(status_file),
@@ -57,7 +58,22 @@ def build_config(
         document["moduleData"] = module_state.module_data
     if services:
         document["services"] = services
+    if seed is not None:
+        document["seed"] = seed
     return document
+
+
+def derive_seed(seed: int, name: str) -> int:
+    """The seed of module ``name`` in a run whose driver ``seed`` is given (DESIGN §14);
+    also a sweep cell's seed from the base scenario's (``name``: the cell id).
+
+    The first four bytes of SHA-256 of ``"<seed>:<name>"``, big-endian, as a
+    non-negative 31-bit integer: different for each module (so no two modules draw the
+    same random stream), the same on every machine and run, and small enough for every
+    random generator's seed (R's ``set.seed``, Java's ``int``, NumPy's legacy ``seed``).
+    """
+    digest = hashlib.sha256(f"{seed}:{name}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFF_FFFF
 
 
 @dataclass(frozen=True, slots=True)

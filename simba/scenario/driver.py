@@ -60,6 +60,7 @@ def parse_driver(
         output_directory=Path(os.path.normpath(output if output.is_absolute() else cwd / output)),
         run_id=doc.get("runId"),
         cell_id=doc.get("cellId"),
+        seed=doc.get("seed"),
         output_directory_given="outputDirectory" in doc,
     )
     cont = driver.continue_from_tick

@@ -112,6 +112,8 @@ class Driver:
     output_directory: Path
     run_id: str | None
     cell_id: str | None
+    seed: int | None = None
+    """The run's ``seed``; each module gets its own, derived from it (``engine.protocol``)."""
     output_directory_given: bool = True
     """Whether the scenario names ``outputDirectory`` (else ``output_directory`` is ./runs)."""
 

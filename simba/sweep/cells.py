@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from simba import schemas
+from simba.engine.protocol import derive_seed
 from simba.errors import Problem, ScenarioError
 from simba.jsonfile import JSONFileError, read_json
 from simba.scenario import Scenario, load_scenario, with_driver
+from simba.scenario.model import Driver
 from simba.scenario.parsl_settings import ExecutorSettings, parse_settings
 from simba.sweep.directory import RESERVED_NAMES
 
@@ -160,6 +162,8 @@ def derive(base: Scenario, cell: Cell, *, file: Path, where: str) -> Scenario:
     scenario = base
     if cell.driver:
         scenario = with_driver(base, cell.driver, file=file, where=f"{where}.driver")
+    if base.driver.seed is not None and "seed" not in cell.driver:
+        scenario = dataclasses.replace(scenario, driver=_cell_seeded(scenario.driver, cell.id))
     modules = tuple(
         dataclasses.replace(m, module_data={**(m.module_data or {}), **cell.module_data[m.name]})
         if m.name in cell.module_data
@@ -175,6 +179,13 @@ def derive(base: Scenario, cell: Cell, *, file: Path, where: str) -> Scenario:
         common_data={**declared, **cell.common_data} if base.common_data is not None else None,
         fingerprint=hashlib.sha256((base.fingerprint + changes).encode()).hexdigest(),
     )
+
+
+def _cell_seeded(driver: Driver, cell_id: str) -> Driver:
+    """A cell's driver with its own seed, derived from the base's seed and the cell id
+    (so cells are independent yet repeatable); a cell's ``driver.seed`` wins."""
+    assert driver.seed is not None
+    return dataclasses.replace(driver, seed=derive_seed(driver.seed, cell_id))
 
 
 def _check_count(source: Path, document: Any) -> None:
