@@ -168,33 +168,27 @@ def test_run_resume_takes_the_directory_as_it_is(tmp_path: Path) -> None:
     assert "--resume takes the run directory as it is" in result.stderr
 
 
-def test_station_options_come_from_the_environment_given(
-    write_scenario: Callable[..., Path], tmp_path: Path
+def test_station_options_come_from_the_module_root(
+    write_scenario: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """In Station mode, STATE_ROOT is the output base and CACHE_ROOT the caches' base;
-    the options read the environment they are given, not this process's."""
-    from simba.cli.run import run_options
+    """Under --api the module's root is the output base (a relative -o goes under it)
+    and CACHE_ROOT the caches' base; outside a host, nothing changes."""
+    from simba.cli.hosted import HostedRequest, hosted_options
 
-    settings: dict[str, Any] = {
-        "resume": None,
-        "output_directory": None,
-        "run_id": "r",
-        "cell_id": None,
-        "overwrite": False,
-        "timeout": None,
-        "jobs": None,
-    }
+    monkeypatch.setenv("CACHE_ROOT", str(tmp_path / "cache"))
     scenario = write_scenario(two_modules())
-    environment = {"STATE_ROOT": str(tmp_path / "state"), "CACHE_ROOT": str(tmp_path / "cache")}
-    _, plain = run_options(scenario, **settings)
-    _, station = run_options(scenario, **settings, station_environment=environment)
-    assert (plain.output_directory, plain.cache_directory) == (None, None)
-    assert station.output_directory == tmp_path / "state"
+    request = HostedRequest(address=("127.0.0.1", 0), scenario=scenario, run_id="r")
+    _, station = hosted_options(request, tmp_path / "root")
+    assert station.output_directory == tmp_path / "root"
     assert station.cache_directory == tmp_path / "cache"
-    _, own = run_options(
-        scenario, **{**settings, "output_directory": tmp_path / "o"}, station_environment={}
+    assert station.run_id == "r"
+    relative = HostedRequest(
+        address=("127.0.0.1", 0), scenario=scenario, output_directory=Path("o")
     )
-    assert own.output_directory == tmp_path / "o"
+    _, own = hosted_options(relative, tmp_path / "root")
+    assert own.output_directory == tmp_path / "root" / "o"
+    _, outside = hosted_options(request, None)
+    assert outside.output_directory is None
 
 
 @pytest.mark.parametrize("group", [[], ["module"]])

@@ -92,7 +92,11 @@ def main():
     passed = {key: env.get(key) for key in ("SVC_EXTRA", "FIL_WALLET_ADDRESS", "SIMBA_RUN_DIR")}
     (state / "start.json").write_text(json.dumps({"directories": directories, "env": passed}))
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    # The server thread must not take SIGTERM: the kernel may hand a process's signal to
+    # any thread, and Python runs its handler only when the main thread wakes.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     url = f"http://127.0.0.1:{server.server_address[1]}"
     time.sleep(float(env.get("SVC_API_DELAY", "0")))
     if "SVC_EXIT_BEFORE_API" in env:

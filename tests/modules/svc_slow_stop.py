@@ -39,7 +39,11 @@ class Handler(BaseHTTPRequestHandler):
 
 
 server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+# The server thread must not take SIGTERM: the kernel may hand a process's signal to any
+# thread, and Python runs its handler only when the main thread wakes.
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
 threading.Thread(target=server.serve_forever, daemon=True).start()
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
 print(f"API: http://127.0.0.1:{server.server_address[1]}/", flush=True)
 stopping.wait()
