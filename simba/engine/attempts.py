@@ -69,15 +69,17 @@ class Attempts:
         post = lookahead.post
         directories = lookahead.directories
         mode: ModeName = call.mode.value
+        inline = module.protocol == "inline"
         for attempt in range(1, attempts + 1):
             self.check_stop()
-            ConfigWriter.place(
-                config,
-                attempt,
-                made_here=directories.made_here,
-                untouched=directories.untouched,
-                written=written,
-            )
+            if not inline:  # scale: an inline call's config goes on the module's stdin
+                ConfigWriter.place(
+                    config,
+                    attempt,
+                    made_here=directories.made_here,
+                    untouched=directories.untouched,
+                    written=written,
+                )
             stdout_path, stderr_path = directories.rundir.output_paths(
                 directory, module.index, attempt
             )
@@ -94,6 +96,7 @@ class Attempts:
                     stderr_path=stderr_path,
                     timeout=timeout,
                     meanwhile=lookahead.take_meanwhile(),
+                    document=config[2] if inline else None,
                 )
             )
             lookahead.settle()

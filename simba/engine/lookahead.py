@@ -279,6 +279,9 @@ class LookAhead:
         again; if not, the next module starts at once.
         """
         call = upcoming.call
+        if call.module.protocol == "inline":  # scale: its config goes inline, not in a file
+            self.directories.prepare(call)
+            return
         if not self.directories.prepare(call):
             return  # a directory of an earlier driver: leave its files alone
         module_state = upcoming.module_state

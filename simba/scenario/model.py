@@ -67,6 +67,8 @@ class ModuleSpec:
     """The installed package the module runs from (a schedule entry with ``package``)."""
     parsl: ExecutorSettings | None = None
     """Type ``parsl``: the executor (with its provider and launcher) that runs the calls."""
+    protocol: str = "file"
+    """Type ``resident``: ``file`` (config and status files) or ``inline`` (JSON lines)."""
 
     @property
     def uses_module_dirs(self) -> bool:
