@@ -174,20 +174,13 @@ class Engine:
         first, refuse a scenario whose SLURM modules could not submit from here."""
         if problems := self.scenario.missing_submitters():
             raise ScenarioError(problems)
-        options = self.options
-        opening = open_run(
+        return open_run(
             self.scenario,
             self.rundir,
-            resume=options.resume is not None,
-            overwrite=options.overwrite,
-            timeout=options.timeout,
+            resume=self.options.resume is not None,
+            overwrite=self.options.overwrite,
+            timeout=self.options.timeout,
         )
-        try:  # the run database: a damaged one stops the run before anything happens
-            self._record = open_record(self.scenario, self.rundir, options, opening)
-        except SimbaError:
-            self.rundir.unlock()
-            raise
-        return opening
 
     def _begin(self, opening: Opening) -> Position:
         """Start the trace and the first checkpoint, emit :class:`RunStarted`; where to begin."""
@@ -198,6 +191,7 @@ class Engine:
             self.state, self._replay_offset = opening.state, opening.replay_offset
         for name in self._module_dirs:
             self.rundir.module_dirs(name).create()
+        self._record = open_record(self.scenario, self.rundir, self.options, opening)
         self._trace = TraceWriter(self.rundir.trace_file)
         self.observers.extend((self._trace, self._record, self.services))
         self._boundaries.before_save = self._record.commit
@@ -238,12 +232,14 @@ class Engine:
             except OSError as exc:
                 late = late or cannot_write(self.rundir.root, exc)
         late = self._finish(error or late, self._stop_leftovers()) or late
-        for observer in (self._trace, self._record, self.services):
+        records = (self._trace, getattr(self, "_record", None))  # none if it could not open
+        for observer in (*records, self.services):
             if observer in self.observers:
                 self.observers.remove(observer)
-        for record in (self._trace, self._record):
-            with contextlib.suppress(OSError, sqlite3.Error, AttributeError):
-                record.close()  # type: ignore[union-attr]
+        for record in records:
+            if record is not None:
+                with contextlib.suppress(OSError, sqlite3.Error):
+                    record.close()
         self.rundir.unlock()
         return late
 

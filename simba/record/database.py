@@ -9,7 +9,10 @@ between two calls.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import resource
 import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -136,15 +139,52 @@ def open_database(path: Path) -> sqlite3.Connection:
         connection.execute("PRAGMA synchronous=NORMAL")
         (check,) = connection.execute("PRAGMA quick_check").fetchone()
         if check != "ok":
-            raise sqlite3.DatabaseError(check)
+            raise RecordError(damaged(path, check))
         connection.executescript(TABLES)
     except sqlite3.Error as exc:
-        raise RecordError(
-            f"the run database {path} is damaged ({exc}); move it aside (the resumed run "
-            "then starts a new one, without the rows of the calls before the checkpoint) "
-            "or restore it from a backup, and run again"
-        ) from None
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF not in _DAMAGED:  # I/O, full, denied
+            raise write_error(path, exc) from None
+        raise RecordError(damaged(path, str(exc))) from None
     return connection
+
+
+#: SQLite's primary result codes for a file that is no (intact) database.
+_DAMAGED = (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB
+#: SQLite's primary result codes for a full disk and for an I/O error.
+_FULL, _IOERR = 13, 10
+
+
+def write_error(path: Path, exc: sqlite3.Error) -> OSError:
+    """The :class:`OSError` of a write to the database that failed (the engine then says it
+    cannot go on writing); a full disk is named as such, as SQLite often reports it as an
+    I/O error."""
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if code == _FULL or (code == _IOERR and _no_space(path.parent)):
+        return OSError(errno.ENOSPC, f"No space left on device (the run database {path}: {exc})")
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if code == _IOERR and limit != resource.RLIM_INFINITY:
+        return OSError(
+            errno.EFBIG,
+            f"File too large (the run database {path}: {exc}; the file-size limit is "
+            f"{limit} bytes)",
+        )
+    return OSError(f"cannot write the run database {path} ({exc})")
+
+
+def _no_space(directory: Path) -> bool:
+    try:
+        info = os.statvfs(directory)
+    except OSError:
+        return False
+    return info.f_bavail * info.f_frsize < 65536
+
+
+def damaged(path: Path, detail: str) -> str:
+    return (
+        f"the run database {path} is damaged ({detail}); move it aside (the resumed run "
+        "then starts a new one, without the rows of the calls before the checkpoint) "
+        "or restore it from a backup, and run again"
+    )
 
 
 def _create(path: Path) -> None:

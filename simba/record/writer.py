@@ -49,6 +49,7 @@ from simba.record.database import (
     reconcile,
     restore_attempts,
     to_json,
+    write_error,
     write_meta,
     write_pending,
 )
@@ -87,12 +88,9 @@ class Recorder:
         self._runners = {m.module: m.type for m in modules}
         try:
             self._begin(identity, modules, reopening)
-        except sqlite3.Error as exc:
+        except sqlite3.Error as exc:  # the engine says it cannot go on writing
             self._db.close()
-            raise RecordError(
-                f"cannot write the run database {path} ({exc}); make sure the run "
-                "directory is writable and has space, and run again"
-            ) from None
+            raise write_error(path, exc) from None
         self._closed = threading.Event()
         self._committer = threading.Thread(
             target=self._commit_now_and_then, name="simba-record", daemon=True
@@ -286,7 +284,7 @@ class Recorder:
                 except sqlite3.Error as exc:
                     failure = exc
             if failure is not None:
-                raise OSError(f"cannot write the run database {self.path}: {failure}")
+                raise write_error(self.path, failure)
 
     def _write(self, then: Callable[[sqlite3.Connection], None] | None) -> None:
         with self._lock:
