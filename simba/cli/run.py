@@ -7,6 +7,7 @@ chooses how progress is shown, also for the cells of ``simba sweep``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from collections.abc import Mapping
@@ -101,6 +102,12 @@ def _api_request(
 )
 @click.option("-v", "--verbose", is_flag=True, help="A line for every call.")
 @click.option(
+    "--layout",
+    type=click.Choice(["tick", "journal"]),
+    help="Run directory layout (overrides runLayout): a directory per tick, or journal "
+    "(files O(modules), documents in .simba/run.db; docs/layouts.rst).",
+)
+@click.option(
     "--api",
     metavar="[HOST:PORT]",
     is_flag=False,
@@ -124,6 +131,7 @@ def run(
     as_json: bool,
     jobs: int | None,
     verbose: bool,
+    layout: str | None,
     api: ApiRequest | None,
 ) -> None:
     """Run SCENARIO (a directory with driver.json and schedule.json, or one file).
@@ -158,6 +166,8 @@ def run(
         jobs=jobs,
         station_environment=None if station is None else os.environ,
     )
+    if layout is not None:  # scale: --layout (a resumed run keeps its own)
+        options = dataclasses.replace(options, layout=layout)
     observers: list[Any] = [observer(terminal, as_json=as_json, verbose=verbose)]
     if station is not None:
         observers.insert(0, station)

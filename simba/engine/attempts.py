@@ -101,6 +101,8 @@ class Attempts:
             )
             lookahead.settle()
             self.check_stop()  # a call cut off by a signal is not a module failure
+            outputs = (stdout_path, stderr_path)  # scale: the documents of a journal run
+            directories.rundir.record_attempt(call, config, (slot, attempt), result, outputs)
             verdict = self._judge(
                 call, (mode, attempt, slot), result, started, config[1], stderr_path, timeout
             )

@@ -119,7 +119,7 @@ class CallDirectories:
     def enter(self, call: Call) -> Path:
         """The directory of ``call``, created on first use."""
         path = self.rundir.call_dir(call)
-        if path != self._current:
+        if path != self._current or self.rundir.journal:  # scale: a journal dir is reused
             made = self._prepared.pop(path, None)
             self.untouched = made is None and _make(path)
             self.made_here = self.untouched or bool(made)

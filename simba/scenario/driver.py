@@ -61,6 +61,7 @@ def parse_driver(
         run_id=doc.get("runId"),
         cell_id=doc.get("cellId"),
         output_directory_given="outputDirectory" in doc,
+        run_layout=str(doc.get("runLayout", "tick")),  # scale: DESIGN §16
     )
     cont = driver.continue_from_tick
     if cont is not None and not initial_tick <= cont <= timeline.final_tick:

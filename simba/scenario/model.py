@@ -112,6 +112,8 @@ class Driver:
     cell_id: str | None
     output_directory_given: bool = True
     """Whether the scenario names ``outputDirectory`` (else ``output_directory`` is ./runs)."""
+    run_layout: str = "tick"
+    """``runLayout``: ``tick`` (a directory per tick) or ``journal`` (DESIGN §16)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
