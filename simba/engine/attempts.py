@@ -72,13 +72,14 @@ class Attempts:
         inline = module.protocol == "inline"
         for attempt in range(1, attempts + 1):
             self.check_stop()
+            fresh = directories.rundir.clear_call(config, module.index, attempt)  # scale: journal
             if not inline:  # scale: an inline call's config goes on the module's stdin
                 ConfigWriter.place(
                     config,
                     attempt,
-                    made_here=directories.made_here,
-                    untouched=directories.untouched,
-                    written=written,
+                    made_here=directories.made_here or fresh,
+                    untouched=directories.untouched or fresh,
+                    written=written and not fresh,
                 )
             stdout_path, stderr_path = directories.rundir.output_paths(
                 directory, module.index, attempt

@@ -124,7 +124,7 @@ def test_sigkill_and_resume_gives_the_uninterrupted_result(
     write_scenario: Callable[..., Path], simba_cli: Cli, tmp_path: Path
 ) -> None:
     """kill -9 at random moments and --resume, both protocols: the same final state."""
-    ticks = 300
+    ticks = 1500
     scenario = write_scenario(peers(tmp_path / "whole.log"), driver(ticks), name="whole")
     result = simba_cli("run", scenario, "-o", "runs", "--run-id", "whole")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -136,7 +136,7 @@ def test_sigkill_and_resume_gives_the_uninterrupted_result(
         run_dir,
         kills=4,
         cwd=tmp_path,
-        pause=(0.5, 2.0),
+        pause=(0.2, 0.8),
         seed=15,
     )
     assert kills >= 2
