@@ -72,7 +72,7 @@ class Attempts:
         inline = module.protocol == "inline"
         for attempt in range(1, attempts + 1):
             self.check_stop()
-            fresh = directories.rundir.clear_call(config, module.index, attempt)  # scale: journal
+            fresh = not inline and directories.rundir.clear_call(config, module.index, attempt)
             if not inline:  # scale: an inline call's config goes on the module's stdin
                 ConfigWriter.place(
                     config,

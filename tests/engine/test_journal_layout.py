@@ -143,3 +143,27 @@ def test_sigkill_and_resume_gives_the_uninterrupted_result(
     assert final_state(run_dir) == expected
     assert len(files_in(run_dir)) < 20
     assert len(documents(run_dir)) >= 2 * (ticks + 2)
+
+
+def test_continue_from_tick_replays_the_earlier_calls_from_the_database(
+    write_scenario: Callable[..., Path], simba_cli: Cli, tmp_path: Path
+) -> None:
+    """continueFromTick in a journal run: calls before N come from documents, not files."""
+    out = tmp_path / "runs"
+    full = write_scenario(
+        peers(tmp_path / "full.log"), driver(8, runId="X", outputDirectory=str(out)), name="full"
+    )
+    result = simba_cli("run", full)
+    assert result.returncode == 0, result.stdout + result.stderr
+    expected = final_state(out / "X")
+    log = tmp_path / "continued.log"
+    later = driver(8, runId="X", outputDirectory=str(out), continueFromTick=5)
+    continued = write_scenario(peers(log), later, name="continued")
+    result = simba_cli("run", continued)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert final_state(out / "X") == expected
+    executed = [line.split()[2:] for line in log.read_text().splitlines()]
+    assert (
+        executed == [[m, str(t)] for t in (5, 6, 7) for m in ("step", "step")] + [["end", "8"]] * 2
+    )
+    assert not (out / "X" / "5").exists()  # still the journal layout

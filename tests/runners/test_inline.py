@@ -97,7 +97,7 @@ def test_the_sdk_speaks_it_with_the_same_results_as_the_file_protocol(
         ("garbage", "module 'm' (step at tick 1): its status line is unusable"),
         ("invalid", "module 'm' (step at tick 1): its status line is invalid"),
         ("fail", "module 'm' (step at tick 1) reported status 'fail': told to fail"),
-        ("hang", "module 'm' (step at tick 1) ran longer than its timeout of 1 s"),
+        ("hang", "module 'm' (step at tick 1) ran longer than its timeout of 2 s"),
         ("die", "(resident) exited with signal 9 before answering with a 'STATUS: ' line"),
         ("exit", "(resident) exited with code 0 before answering with a 'STATUS: ' line"),
     ],
@@ -106,7 +106,7 @@ def test_a_module_that_breaks_it_fails_the_call_with_a_clear_reason(
     write_scenario: Callable[..., Path], simba_cli: Cli, what: str, said: str
 ) -> None:
     """Garbage, an invalid or failed status, silence, death and exit mid-call: failed calls."""
-    entry = inline([COUNTER, what, "1"], timeout=1)
+    entry = inline([COUNTER, what, "1"], timeout=2 if what == "hang" else 60)
     result = simba_cli("run", scenario(write_scenario, entry), "-o", "runs", "--run-id", "r")
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
