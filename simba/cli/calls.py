@@ -193,7 +193,7 @@ def show(run_dir: Path, module: str, tick: int, mode: str | None) -> None:
 @click.command("replay")
 @_with_call_options
 def replay(run_dir: Path, module: str, tick: int, mode: str | None) -> None:
-    """Run one call of a run again in a scratch directory and print its status."""
+    """Run one call again in a scratch directory; print its status."""
     call = find_call(run_dir, module, tick, mode)
     spec = _module_spec(run_dir, module)
     if spec is None:
