@@ -167,3 +167,20 @@ def test_continue_from_tick_replays_the_earlier_calls_from_the_database(
         executed == [[m, str(t)] for t in (5, 6, 7) for m in ("step", "step")] + [["end", "8"]] * 2
     )
     assert not (out / "X" / "5").exists()  # still the journal layout
+
+
+def test_the_layout_option_overrides_the_scenario(
+    write_scenario: Callable[..., Path], simba_cli: Cli, tmp_path: Path
+) -> None:
+    """--layout journal on a scenario without runLayout; --layout tick on one with it."""
+    plain = {k: v for k, v in driver(3).items() if k != "runLayout"}
+    scenario = write_scenario(peers(tmp_path / "j.log"), plain, name="plain")
+    result = simba_cli("run", scenario, "-o", "runs", "--run-id", "j", "--layout", "journal")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "runs" / "j" / ".simba" / "layout").read_text() == "journal"
+    assert not (tmp_path / "runs" / "j" / "0").exists()
+    scenario = write_scenario(peers(tmp_path / "t.log"), driver(3), name="journal")
+    result = simba_cli("run", scenario, "-o", "runs", "--run-id", "t", "--layout", "tick")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "runs" / "t" / "1" / "module_2.json").exists()
+    assert not (tmp_path / "runs" / "t" / ".simba" / "layout").exists()
