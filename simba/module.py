@@ -138,6 +138,12 @@ class Module:
         """Run the call described by ``config_path`` and write its status; True on success."""
         with config_path.open(encoding="utf-8") as handle:
             document = json.load(handle)
+        status, ok = self.call(document, config_path)
+        _write_atomically(Path(document["statusFile"]), status)
+        return ok
+
+    def call(self, document: dict[str, Any], config_path: Path) -> tuple[dict[str, Any], bool]:
+        """Run the call ``document`` describes; its status document, and True on success."""
         ctx = Context.from_document(document, config_path)
         original_common = document.get("commonData") or {}
         original_module = document.get("moduleData") or {}
@@ -147,22 +153,18 @@ class Module:
         except Exception as exc:
             traceback.print_exc()
             ctx.error(f"{type(exc).__name__}: {exc}")
-            status = {"status": "fail", "message": f"{type(exc).__name__}: {exc}"}
-            ok = False
-        else:
-            status = {"status": "success"}
-            changed = {
-                key: value
-                for key, value in ctx.common_data.items()
-                if key not in original_common or original_common[key] != value
-            }
-            if changed:
-                status["commonData"] = changed
-            if ctx.module_data != original_module:
-                status["moduleData"] = ctx.module_data
-            ok = True
-        _write_atomically(ctx.status_file, status)
-        return ok
+            return {"status": "fail", "message": f"{type(exc).__name__}: {exc}"}, False
+        status = {"status": "success"}
+        changed = {
+            key: value
+            for key, value in ctx.common_data.items()
+            if key not in original_common or original_common[key] != value
+        }
+        if changed:
+            status["commonData"] = changed
+        if ctx.module_data != original_module:
+            status["moduleData"] = ctx.module_data
+        return status, True
 
     @classmethod
     def main(cls, argv: Sequence[str] | None = None) -> NoReturn:
@@ -172,8 +174,12 @@ class Module:
         ``SIMBA_MODULE_MODE=resident``), one instance serves every call: each line on
         stdin is a config path, answered with ``DONE: <path>`` once the status file is
         written; the process ends when stdin closes.  The same class serves both.
+        With ``SIMBA_MODULE_PROTOCOL=inline`` (``"protocol": "inline"``) each line is
+        the config document itself, answered with ``STATUS: <status JSON>``.
         """
         if os.environ.get("SIMBA_MODULE_MODE") == "resident":
+            if os.environ.get("SIMBA_MODULE_PROTOCOL") == "inline":
+                sys.exit(cls().serve_inline(sys.stdin, sys.stdout))
             sys.exit(cls().serve(sys.stdin, sys.stdout))
         args = list(sys.argv[1:] if argv is None else argv)
         if not args:
@@ -188,6 +194,17 @@ class Module:
             if path:
                 self.handle(Path(path))
                 answers.write(f"DONE: {path}\n")
+                answers.flush()
+        return 0
+
+    def serve_inline(self, requests: TextIO, answers: TextIO) -> int:
+        """Handle one config document per line of ``requests``, answering each with
+        ``STATUS: <status JSON>`` on ``answers`` (the inline protocol: no files)."""
+        for line in requests:
+            if line.strip():
+                document = json.loads(line)
+                status, _ = self.call(document, Path(document["statusFile"]))
+                answers.write(f"STATUS: {json.dumps(status, allow_nan=False)}\n")
                 answers.flush()
         return 0
 

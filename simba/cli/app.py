@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 import click
 
 from simba._version import __version__
+from simba.cli import calls
 from simba.cli.compare import baseline_group, compare
 from simba.cli.inspect import plan, schema, validate
 from simba.cli.modules import module_group
@@ -53,7 +54,7 @@ def cli() -> None:
     """SIMBA runs co-simulations: external modules stepped together on one clock."""
 
 
-for command in (run, validate, plan, schema, module_group, sweep):
+for command in (run, validate, plan, schema, module_group, sweep, calls.show, calls.replay):
     cli.add_command(command)
 cli.add_command(status)
 cli.add_command(export)

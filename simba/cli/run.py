@@ -7,6 +7,7 @@ chooses how progress is shown, also for the cells of ``simba sweep``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from dataclasses import dataclass
@@ -106,6 +107,12 @@ def _api_request(
     help="Print only the outcome line and errors (failed attempts, the modules' ERROR lines).",
 )
 @click.option(
+    "--layout",
+    type=click.Choice(["tick", "journal"]),
+    help="Run directory layout (overrides runLayout): a directory per tick, or journal "
+    "(files O(modules), documents in .simba/run.db; docs/layouts.rst).",
+)
+@click.option(
     "--api",
     metavar="[HOST:PORT]",
     is_flag=False,
@@ -136,6 +143,7 @@ def run(
     jobs: int | None,
     verbose: bool,
     quiet: bool,
+    layout: str | None,
     api: ApiRequest | None,
     stop_grace: float | None,
     junit: Path | None,
@@ -171,6 +179,8 @@ def run(
         timeout=timeout,
         jobs=jobs,
     )
+    if layout is not None:  # --layout (a resumed run keeps its own)
+        options = dataclasses.replace(options, layout=layout)
     display = observer(terminal, as_json=as_json, verbose=verbose, quiet=quiet)
     engine = Engine(loaded, options, [display])
     _adopt_run_directory(engine)

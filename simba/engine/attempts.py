@@ -69,15 +69,18 @@ class Attempts:
         post = lookahead.post
         directories = lookahead.directories
         mode: ModeName = call.mode.value
+        inline = module.protocol == "inline"
         for attempt in range(1, attempts + 1):
             self.check_stop()
-            ConfigWriter.place(
-                config,
-                attempt,
-                made_here=directories.made_here,
-                untouched=directories.untouched,
-                written=written,
-            )
+            fresh = not inline and directories.rundir.clear_call(config, module.index, attempt)
+            if not inline:  # scale: an inline call's config goes on the module's stdin
+                ConfigWriter.place(
+                    config,
+                    attempt,
+                    made_here=directories.made_here or fresh,
+                    untouched=directories.untouched or fresh,
+                    written=written and not fresh,
+                )
             stdout_path, stderr_path = directories.rundir.output_paths(
                 directory, module.index, attempt
             )
@@ -94,16 +97,17 @@ class Attempts:
                     stderr_path=stderr_path,
                     timeout=timeout,
                     meanwhile=lookahead.take_meanwhile(),
+                    document=config[2] if inline else None,
                 )
             )
             lookahead.settle()
             self.check_stop()  # a call cut off by a signal is not a module failure
+            outputs = (stdout_path, stderr_path)  # scale: the documents of a journal run
+            directories.rundir.record_attempt(call, config, (slot, attempt), result, outputs)
             verdict = self._judge(
                 call, (mode, attempt, slot), result, started, config[1], stderr_path, timeout
             )
-            module_state.calls += 1
-            module_state.wall_time += result.wall_time
-            module_state.max_wall_time = max(module_state.max_wall_time, result.wall_time)
+            _count(module_state, result.wall_time)
             if isinstance(verdict, Status):
                 self._warn_unknown(call, verdict, module_state)
                 return verdict
@@ -194,3 +198,10 @@ def _started(call: Call, attempt: int, slot: int) -> CallStarted:
         slot=slot,
         at=time.time(),
     )
+
+
+def _count(module_state: ModuleState, wall_time: float) -> None:
+    """One more attempt of the module, and its wall time."""
+    module_state.calls += 1
+    module_state.wall_time += wall_time
+    module_state.max_wall_time = max(module_state.max_wall_time, wall_time)

@@ -119,7 +119,7 @@ class CallDirectories:
     def enter(self, call: Call) -> Path:
         """The directory of ``call``, created on first use."""
         path = self.rundir.call_dir(call)
-        if path != self._current:
+        if path != self._current or self.rundir.journal:  # scale: a journal dir is reused
             made = self._prepared.pop(path, None)
             self.untouched = made is None and _make(path)
             self.made_here = self.untouched or bool(made)
@@ -279,6 +279,9 @@ class LookAhead:
         again; if not, the next module starts at once.
         """
         call = upcoming.call
+        if call.module.protocol == "inline":  # scale: its config goes inline, not in a file
+            self.directories.prepare(call)
+            return
         if not self.directories.prepare(call):
             return  # a directory of an earlier driver: leave its files alone
         module_state = upcoming.module_state

@@ -82,9 +82,7 @@ class Engine:
         self.observers = list(observers)
         self.timeline = scenario.timeline
         root = run_root(scenario, options)
-        self.rundir = RunDirectory(
-            root, self.timeline, len(scenario.modules) + len(scenario.services)
-        )
+        self.rundir = RunDirectory.for_run(root, scenario, options)
         # Placeholders such as {dataDir} need the run directory's paths: fill them in now.
         self._module_dirs = scenario.modules_with_dirs
         self.scenario = scenario = scenario.with_placeholders(self.rundir.placeholder_values)

@@ -31,6 +31,8 @@ class RunOptions:
     """Where the services' ``CACHE_ROOT`` directories go (default: inside the run directory)."""
     command_line: tuple[str, ...] | None = None
     """The command that started the run, for the run database (default: ``sys.argv``)."""
+    layout: str | None = None
+    """``tick`` or ``journal``: the run layout (default: the scenario's ``runLayout``)."""
 
     def __post_init__(self) -> None:
         """Refuse a timeout no wait can honour and a job count below one, as the CLI does."""

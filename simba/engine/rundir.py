@@ -8,6 +8,7 @@
         <k+1>/                  step calls at tick k
         end/                    end calls
         modules/<name>/         a service's module.log (+ module.log.1), state/, cache/
+                                call/: the fixed call files of the journal layout
                                 state/ cache/ data/ (0700) log/: module_dirs(); made at
                                 run start for modules whose command or env names them
         .simba/                 trace.jsonl, summary.json, checkpoint.json
@@ -15,7 +16,9 @@
 In a call's directory: ``module_<i>.json`` (config), ``status_<i>.json``,
 ``stdout_<i>``, ``stderr_<i>`` (a retry's output gets ``.<attempt>``), with ``<i>`` the
 module's 1-based schedule position, zero-padded to the digits of the module count.
-Directories are made only when a call is written into them.
+Directories are made only when a call is written into them.  In the ``journal``
+layout (:mod:`simba.engine.layout`) there are no tick directories: a call's files are
+those of ``modules/<name>/call/``, and its documents are recorded in ``.simba/run.db``.
 """
 
 from __future__ import annotations
@@ -30,13 +33,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from simba.engine import layout as layouts
 from simba.errors import RunDirectoryError
 from simba.jsonfile import write_json
 from simba.plan import Call, Mode
 from simba.scenario.timeline import Timeline
 
 if TYPE_CHECKING:
-    from simba.scenario import ModuleSpec
+    from simba.engine.options import RunOptions
+    from simba.runners.base import CallResult
+    from simba.scenario import ModuleSpec, Scenario
 
 META = ".simba"
 
@@ -126,8 +132,14 @@ def default_run_id() -> str:
 class RunDirectory:
     """Paths of one run, its creation and its lock (call directories: ``CallDirectories``)."""
 
-    def __init__(self, root: Path, timeline: Timeline, module_count: int) -> None:
+    def __init__(
+        self, root: Path, timeline: Timeline, module_count: int, layout: str = layouts.TICK
+    ) -> None:
         self.root = root
+        self.layout = layout
+        """``tick`` or ``journal`` (:mod:`simba.engine.layout`)."""
+        self._documents: layouts.Documents | None = None
+        self._module_roots: set[str] = set()
         self.timeline = timeline
         self.files = files = RunFiles(root)
         self.meta = files.meta
@@ -138,6 +150,61 @@ class RunDirectory:
         self._call_dirs: list[tuple[Call, Path]] = []
         self._lock_fd: int | None = None
         self.run_info_file = files.run_info
+
+    @classmethod
+    def for_run(cls, root: Path, scenario: Scenario, options: RunOptions) -> RunDirectory:
+        """The run directory of a run: the layout from ``--layout``, the scenario's
+        ``runLayout``, or (resuming) the one the run was started with."""
+        layout = options.layout or scenario.driver.run_layout
+        marker = RunFiles(root).meta / layouts.LAYOUT_FILE
+        if options.resume is not None or scenario.driver.continue_from_tick is not None:
+            with contextlib.suppress(OSError):
+                layout = marker.read_text(encoding="utf-8").strip()
+        count = len(scenario.modules) + len(scenario.services)
+        return cls(root, scenario.timeline, count, layout)
+
+    @property
+    def journal(self) -> bool:
+        return self.layout == layouts.JOURNAL
+
+    def record_attempt(
+        self,
+        call: Call,
+        config: tuple[Path, Path, dict[str, Any]],
+        which: tuple[int, int],
+        result: CallResult,
+        outputs: tuple[Path, Path],
+    ) -> None:
+        """Record an attempt's documents in a journal run, or an inline call's in any
+        (``which``: slot and attempt); committed before the attempt's end is traced."""
+        inline = call.module.protocol == "inline"
+        if not (self.journal or inline):
+            return
+        if self._documents is None:
+            self._documents = layouts.Documents(self.meta / "run.db")
+        slot, attempt = which
+        text = layouts.config_text(config[2])
+        if inline:
+            read = (result.status, layouts.read_head(outputs[0]), layouts.read_head(outputs[1]))
+            self._documents.record_bytes(
+                call, slot=slot, attempt=attempt, config=text, outputs=read
+            )
+        else:
+            files = (config[1], *outputs)
+            self._documents.record(call, slot=slot, attempt=attempt, config=text, files=files)
+
+    def clear_call(
+        self, config: tuple[Path, Path, dict[str, Any]], index: int, attempt: int
+    ) -> bool:
+        """In a journal run, remove the module's fixed call files before an attempt; whether
+        it did.  Files are made anew rather than replaced: on ext4 a rename over a file (or
+        a truncation) flushes its data, about 1.5 ms each, where unlink and create do not."""
+        if not self.journal:
+            return False
+        directory = config[0].parent
+        for path in (config[0], config[1], *self.output_paths(directory, index, attempt)):
+            path.unlink(missing_ok=True)
+        return True
 
     @staticmethod
     def locate(output_directory: Path, run_id: str, cell_id: str | None) -> Path:
@@ -158,6 +225,8 @@ class RunDirectory:
         try:
             (building / META).mkdir(parents=True)
             write_json(building / META / self.run_info_file.name, info)
+            if self.journal:
+                (building / META / layouts.LAYOUT_FILE).write_text(self.layout, encoding="utf-8")
             building.rename(self.root)
         except OSError as exc:
             shutil.rmtree(building, ignore_errors=True)
@@ -205,6 +274,9 @@ class RunDirectory:
             self.unlock()
 
     def unlock(self) -> None:
+        if self._documents is not None:
+            self._documents.close()
+            self._documents = None
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
@@ -214,7 +286,12 @@ class RunDirectory:
         for known, path in self._call_dirs:  # the engine asks for the running and next call
             if known is call:
                 return path
-        if call.mode is Mode.END:
+        if self.journal:
+            path = layouts.journal_call_dir(self.root, call)
+            if call.module.name not in self._module_roots:  # the call directory's parents
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._module_roots.add(call.module.name)
+        elif call.mode is Mode.END:
             path = self.root / "end"
         elif call.mode is Mode.START:
             path = self.tick_dir(call.tick)
@@ -231,7 +308,9 @@ class RunDirectory:
         return self.root / "modules" / name
 
     def link_start(self, target: Path) -> None:
-        """Point ``start`` at the directory of the start calls."""
+        """Point ``start`` at the directory of the start calls (none in a journal run)."""
+        if self.journal:
+            return
         link = self.root / "start"
         if link.is_symlink() or link.exists():
             link.unlink()

@@ -22,8 +22,9 @@ from simba.engine.checkpoint import (
     load_checkpoint,
     recorded_calls,
 )
+from simba.engine.layout import recorded_status
 from simba.engine.options import RunOptions
-from simba.engine.protocol import Status, StatusProblem, read_status
+from simba.engine.protocol import Status, StatusProblem, read_status, status_from_line
 from simba.engine.reference_run import adopt, is_reference_run
 from simba.engine.rundir import RunDirectory, RunFiles, default_run_id
 from simba.engine.state import RunState
@@ -211,7 +212,8 @@ def carried_over(plan: Plan, position: Position, replay: Callable[[Call], bool])
 def replayed_status(call: Call, status_path: Path) -> Status:
     """The status a replayed call left in the earlier run, or why the run cannot go on."""
     try:
-        return read_status(status_path)
+        recorded = recorded_status(status_path, call)  # scale: journal and inline calls
+        return read_status(status_path) if recorded is None else status_from_line(recorded)
     except StatusProblem as exc:
         raise CheckpointError(
             f"cannot carry on the earlier run: module {call.module.name!r} "

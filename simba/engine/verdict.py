@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from simba.engine.protocol import Status, StatusProblem, read_status
+from simba.engine.protocol import Status, StatusProblem, read_status, status_from_line
 from simba.errors import ModuleError, ModuleTimeoutError, StatusFileError, format_tail, tail
 from simba.events import CallOutcome
 from simba.plan import Call, Mode
@@ -38,7 +38,8 @@ def judge(
     status: Status | None = None
     if result.error is None and not result.timed_out and result.exit_code == 0:
         try:
-            status = read_status(status_path)
+            inline = result.status  # scale: a status answered inline (no file)
+            status = read_status(status_path) if inline is None else status_from_line(inline)
         except StatusProblem as exc:
             problem = exc
         else:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -48,6 +48,8 @@ class CallRequest:
     timeout: float | None
     meanwhile: Callable[[], None] | None = None
     """Work to do while the module runs (it must not fail the call)."""
+    document: Mapping[str, Any] | None = None
+    """The config document itself, for a module that takes it inline (no config file)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,6 +68,8 @@ class CallResult:
     """The module process's CPU time and peak memory for this call, where measured."""
     placement: Placement | None = None
     """Where the call ran, where the back-end says (Parsl's executor, block and job)."""
+    status: bytes | None = None
+    """The status document a module answered inline (then there is no status file)."""
 
 
 def rusage_of(usage: Any) -> Usage | None:

@@ -8,6 +8,10 @@ stdout.  Output between the request and the answer goes to the call's
 module should then exit).  A crash, or no answer within the call's timeout, fails
 the call; the process is restarted for a retry.  Module processes get
 ``SIMBA_MODULE_MODE=resident``, which :class:`simba.module.Module` follows.
+
+With ``"protocol": "inline"`` (:mod:`simba.runners.inline`) the config document itself
+is sent as one JSON line and the module answers ``STATUS: <status JSON>``: no file per
+call.  Such processes also get ``SIMBA_MODULE_PROTOCOL=inline``.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from simba.events import Level, Usage
 from simba.output import Sink
 from simba.process import GRACE_PERIOD, Cancellation, ModuleProcess
 from simba.runners.base import CallRequest, CallResult, Runner, proc_usage, rusage_of
+from simba.runners.inline import MAX_STATUS_BYTES, StatusSink, request_line
 from simba.scenario import ModuleSpec
 
 DONE = b"DONE:"
@@ -51,10 +56,18 @@ class ResidentRunner(Runner):
                 wall_time=time.perf_counter() - started,
                 error=f"could not be started: {exc}",
             )
-        stdout = Sink(request.stdout_path, done_prefix=DONE)
+        inline = request.document is not None
+        stdout: Sink | StatusSink
+        if request.document is not None:
+            stdout = StatusSink(Sink(request.stdout_path))
+            line = request_line(request.document)
+        else:
+            stdout = Sink(request.stdout_path, done_prefix=DONE)
+            line = f"{request.config_path}\n".encode()
         stderr = Sink(request.stderr_path)
+        until = _until(stdout)
         try:
-            sent = _send(process, f"{request.config_path}\n".encode())
+            sent = _send(process, line)
             if sent and request.meanwhile is not None:
                 request.meanwhile()
             outcome = (
@@ -64,7 +77,7 @@ class ResidentRunner(Runner):
                     timeout=request.timeout,
                     wake_fd=self._cancellation.fd,
                     grace_period=self.grace_period,
-                    until=lambda: stdout.done is not None,
+                    until=until,
                 )
                 if sent
                 else None
@@ -73,8 +86,11 @@ class ResidentRunner(Runner):
             stdout.close()
             stderr.close()
         wall_time = time.perf_counter() - started
-        lines = (*stdout.found, *stderr.found)
-        if stdout.done is not None:
+        found = stdout.output.found if isinstance(stdout, StatusSink) else stdout.found
+        lines = (*found, *stderr.found)
+        if isinstance(stdout, StatusSink) and stdout.answered:
+            return self._inline_answer(request, stdout, wall_time, lines)
+        if isinstance(stdout, Sink) and stdout.done is not None:
             return self._answered(request, stdout.done, wall_time, lines)
         if outcome is not None and outcome.timed_out:
             self._discard(module.name)
@@ -94,7 +110,29 @@ class ResidentRunner(Runner):
             lines=lines,
             usage=self._ended_usage(module.name, process),
             cancelled=self._cancellation.cancelled,
-            error=f"(resident) exited with {how} before answering 'DONE: {request.config_path}'",
+            error=f"(resident) exited with {how} before answering "
+            + ("with a 'STATUS: ' line" if inline else f"'DONE: {request.config_path}'"),
+        )
+
+    def _inline_answer(
+        self,
+        request: CallRequest,
+        stdout: StatusSink,
+        wall_time: float,
+        lines: tuple[tuple[Level, str], ...],
+    ) -> CallResult:
+        """The result of an inline call the module answered (the engine judges the status)."""
+        if stdout.status is not None:
+            usage = self._usage(request.module.name, self._processes[request.module.name].pid)
+            return CallResult(
+                exit_code=0, wall_time=wall_time, lines=lines, usage=usage, status=stdout.status
+            )
+        self._discard(request.module.name)  # the rest of its answer would be taken for output
+        return CallResult(
+            exit_code=None,
+            wall_time=wall_time,
+            lines=lines,
+            error=f"(inline protocol) answered with a status line over {MAX_STATUS_BYTES} bytes",
         )
 
     def _answered(
@@ -143,7 +181,7 @@ class ResidentRunner(Runner):
         process = ModuleProcess(
             module.argv,
             cwd=module.working_directory,
-            env={**self.environment(module), "SIMBA_MODULE_MODE": "resident"},
+            env={**self.environment(module), "SIMBA_MODULE_MODE": "resident", **_protocol(module)},
             stdin=subprocess.PIPE,
         )
         self._processes[module.name] = process
@@ -186,6 +224,17 @@ class ResidentRunner(Runner):
             if process.popen.stdin is not None:
                 process.popen.stdin.close()
         return process.reap()
+
+
+def _until(stdout: Sink | StatusSink) -> Callable[[], bool]:
+    """Whether the module has answered the call."""
+    if isinstance(stdout, StatusSink):
+        return lambda: stdout.answered
+    return lambda: stdout.done is not None
+
+
+def _protocol(module: ModuleSpec) -> dict[str, str]:
+    return {"SIMBA_MODULE_PROTOCOL": "inline"} if module.protocol == "inline" else {}
 
 
 def _send(process: ModuleProcess, data: bytes) -> bool:

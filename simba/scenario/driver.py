@@ -62,6 +62,7 @@ def parse_driver(
         cell_id=doc.get("cellId"),
         seed=doc.get("seed"),
         output_directory_given="outputDirectory" in doc,
+        run_layout=str(doc.get("runLayout", "tick")),  # scale: DESIGN §16
     )
     cont = driver.continue_from_tick
     if cont is not None and not initial_tick <= cont <= timeline.final_tick:

@@ -71,6 +71,8 @@ class ModuleSpec:
     """Type ``parsl``: the executor (with its provider and launcher) that runs the calls."""
     container: Container | None = None
     """The container the module runs in (DESIGN §15); ``argv`` is then the command inside it."""
+    protocol: str = "file"
+    """Type ``resident``: ``file`` (config and status files) or ``inline`` (JSON lines)."""
 
     @property
     def uses_module_dirs(self) -> bool:
@@ -116,6 +118,8 @@ class Driver:
     """The run's ``seed``; each module gets its own, derived from it (``engine.protocol``)."""
     output_directory_given: bool = True
     """Whether the scenario names ``outputDirectory`` (else ``output_directory`` is ./runs)."""
+    run_layout: str = "tick"
+    """``runLayout``: ``tick`` (a directory per tick) or ``journal`` (DESIGN §16)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -111,6 +111,13 @@ def _module(
     module_type = ModuleType(entry.get("type", ModuleType.LOCAL.value))
     service_timing = _service_fields(problems, file, here, entry, module_type)
     parsl = _parsl(problems, file, here, entry) if module_type is ModuleType.PARSL else None
+    if entry.get("protocol", "file") != "file" and module_type is not ModuleType.RESIDENT:
+        problems.add(
+            file,
+            f"{here}.protocol",
+            f"module {name!r} has protocol {entry['protocol']!r}, which only a module of type "
+            "'resident' speaks; make it 'type': 'resident' or remove 'protocol'",
+        )
     package = find_package(problems, file, here, entry) if "package" in entry else None
     if "command" in entry and "package" in entry:
         problems.add(
@@ -158,6 +165,7 @@ def _module(
         package=package,
         parsl=parsl,
         container=container,
+        protocol=str(entry.get("protocol", "file")),  # scale: the inline line protocol
         **service_timing,
     )
 
