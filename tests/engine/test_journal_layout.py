@@ -154,6 +154,13 @@ def test_sigkill_and_resume_gives_the_uninterrupted_result(
     )
     assert recorded(run_dir, last) == recorded(whole, last)
     assert len(recorded(whole, last)) == 2 * (ticks + 2)
+    # status, export and report read a journal run as they read a tick run
+    exported = [simba_cli("export", d).stdout for d in (run_dir, whole)]
+    assert exported[0] == exported[1] and exported[0].count("\n") > ticks
+    status = json.loads(simba_cli("status", run_dir, "--json").stdout)
+    assert (status["state"], status["callsDone"]) == ("success", 2 * (ticks + 2))
+    report = simba_cli("report", run_dir, "-o", tmp_path / "killed.html")
+    assert report.returncode == 0 and (tmp_path / "killed.html").stat().st_size > 100_000
 
 
 def recorded(run_dir: Path, query: str) -> list[tuple[Any, ...]]:
