@@ -37,6 +37,9 @@ def open_record(
         cell_id=cell_id,
         command_line=options.command_line or tuple(sys.argv),
     )
+    from simba.containers.pinning import recorded
+
+    images = recorded(rundir.root / ".simba") if scenario.containers else {}
     modules = [
         ModuleRow(
             module=m.name,
@@ -45,6 +48,7 @@ def open_record(
             priority=m.priority,
             depends_on=tuple(m.depends_on or ()),
             trusted=m.update_common_data,
+            image=images.get(m.name, {}).get("digest"),
         )
         for m in (*scenario.modules, *scenario.services)
     ]

@@ -69,6 +69,8 @@ class Module:
     priority: float
     depends_on: tuple[str, ...]
     trusted: bool
+    image: str | None = None
+    """The digest of its container image (DESIGN §15), or None."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -32,6 +32,8 @@ class ModuleRow:
     priority: float
     depends_on: tuple[str, ...]
     trusted: bool
+    image: str | None = None
+    """The digest of its container image, pinned at run start (DESIGN §15)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -44,8 +44,9 @@ CREATE TABLE IF NOT EXISTS modules (
     type       TEXT NOT NULL,          -- local | resident | service | parsl
     priority   INTEGER NOT NULL,
     depends_on TEXT NOT NULL,          -- JSON array of module names
-    trusted    INTEGER NOT NULL        -- 0 | 1
-);
+    trusted    INTEGER NOT NULL,       -- 0 | 1
+    image      TEXT                    -- the digest of the container image every call of
+);                                     -- the run ran in (pinned at start); NULL: no container
 CREATE TABLE IF NOT EXISTS attempts (
     id            INTEGER PRIMARY KEY,
     driver        INTEGER NOT NULL,

@@ -136,9 +136,17 @@ class Recorder:
                 meta["startedAt"] = started
             write_meta(db, meta)
             db.executemany(
-                "INSERT OR REPLACE INTO modules VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO modules VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (m.module, m.idx, m.type, m.priority, to_json(list(m.depends_on)), m.trusted)
+                    (
+                        m.module,
+                        m.idx,
+                        m.type,
+                        m.priority,
+                        to_json(list(m.depends_on)),
+                        m.trusted,
+                        m.image,
+                    )
                     for m in modules
                 ],
             )

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import time
 from collections.abc import Callable
@@ -36,6 +37,9 @@ def test_sh_module_per_call_writes_files_of_the_invoking_user(
     assert owners(run_dir) == {os.getuid()}
     images = json.loads((run_dir / ".simba" / "images.json").read_text())["images"]
     assert images["ok"]["digest"].startswith("sha256:")
+    with sqlite3.connect(run_dir / ".simba" / "run.db") as db:  # every call's record names it
+        (image,) = db.execute("SELECT image FROM modules WHERE module = 'ok'").fetchone()
+    assert image == images["ok"]["digest"]
     assert run_containers(run_dir) == []
 
 

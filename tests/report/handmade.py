@@ -32,7 +32,7 @@ def handmade_run(root: Path, *, ticks: int = 100, started: float = 1_700_000_000
         "plannedCalls": ticks * len(MODULES), "startedAt": started,
     }  # fmt: skip
     db.executemany(
-        "INSERT INTO modules VALUES (?, ?, 'resident', ?, ?, 0)",
+        "INSERT INTO modules VALUES (?, ?, 'resident', ?, ?, 0, NULL)",
         [
             (name, i + 1, 30 - 10 * i, json.dumps(["sir"] if i else []))
             for i, name in enumerate(MODULES)
