@@ -17,7 +17,7 @@ from podman_setup import BUSYBOX, HERE, podman_fixture, run_containers
 FIXTURES = (podman_fixture,)
 
 
-def write(directory: Path, command: str, container: dict[str, object]) -> Path:
+def write(directory: Path, command: str | list[str], container: dict[str, object]) -> Path:
     directory.mkdir()
     shutil.copy(MODULES / "ok.sh", directory)
     (directory / "driver.json").write_text(
@@ -31,12 +31,16 @@ def write(directory: Path, command: str, container: dict[str, object]) -> Path:
 
 
 def test_sigterm_stops_the_container_through_the_engine(podman: str, tmp_path: Path) -> None:
-    directory = write(tmp_path / "s", "sleep 120", {"image": BUSYBOX})
+    # sh -c: the config path that follows becomes $0 (a bare `sleep 120 PATH` fails at once)
+    directory = write(tmp_path / "s", ["sh", "-c", "sleep 120"], {"image": BUSYBOX})
     run_dir = directory / "runs" / "r"
     driver = launch("run", directory, cwd=directory)
     deadline = time.monotonic() + 30
     while not run_containers(run_dir):
-        assert driver.poll() is None and time.monotonic() < deadline
+        if driver.poll() is not None or time.monotonic() > deadline:
+            driver.kill()
+            _, err = driver.communicate()  # closes its pipes, and says why
+            pytest.fail(f"no container of the run appeared (exit {driver.returncode}): {err}")
         time.sleep(0.1)
     driver.send_signal(signal.SIGTERM)
     driver.communicate(timeout=60)
