@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from simba.plan import Call
+from simba.record.schema import DOCUMENTS
 
 TICK = "tick"
 JOURNAL = "journal"
@@ -32,22 +33,6 @@ MAX_OUTPUT_BYTES = 1 << 20
 LAYOUT_FILE = "layout"
 #: A module's fixed call directory, under ``modules/<name>/``.
 CALL_DIR = "call"
-
-DOCUMENTS = """
-CREATE TABLE IF NOT EXISTS documents (
-    module   TEXT NOT NULL,
-    mode     TEXT NOT NULL,     -- start | step | end
-    phase    INTEGER NOT NULL,  -- 0 start, 1 step, 2 end
-    tick     INTEGER NOT NULL,
-    slot     INTEGER NOT NULL,
-    attempt  INTEGER NOT NULL,
-    config   TEXT NOT NULL,     -- the config document (compact JSON)
-    status   BLOB,              -- the status as the module wrote it; NULL if none
-    stdout   BLOB,              -- the attempt's output (at most MAX_OUTPUT_BYTES each)
-    stderr   BLOB,
-    PRIMARY KEY (module, phase, tick, attempt)
-);
-"""
 
 
 def phase_of(mode: str) -> int:

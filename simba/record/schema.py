@@ -105,3 +105,21 @@ CREATE TABLE IF NOT EXISTS service_stats (
     jobs_completed INTEGER NOT NULL
 );
 """
+
+#: Made on the first recorded document of a journal-layout run or an inline call (the
+#: engine's :mod:`~simba.engine.layout` writes it): each attempt's documents and output.
+DOCUMENTS = """
+CREATE TABLE IF NOT EXISTS documents (
+    module   TEXT NOT NULL,
+    mode     TEXT NOT NULL,     -- start | step | end
+    phase    INTEGER NOT NULL,  -- 0 start, 1 step, 2 end
+    tick     INTEGER NOT NULL,
+    slot     INTEGER NOT NULL,
+    attempt  INTEGER NOT NULL,
+    config   TEXT NOT NULL,     -- the config document (compact JSON)
+    status   BLOB,              -- the status as the module wrote it; NULL if none
+    stdout   BLOB,              -- the attempt's output (its first 1 MiB each)
+    stderr   BLOB,
+    PRIMARY KEY (module, phase, tick, attempt)
+);
+"""

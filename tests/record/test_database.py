@@ -353,13 +353,13 @@ def test_continue_from_tick_keeps_the_earlier_rows_and_replaces_the_later(
 
 def test_the_docs_name_every_table_and_column() -> None:
     """docs/record.rst documents each table and column of the schema."""
-    from simba.record.schema import TABLES
+    from simba.record.schema import DOCUMENTS, TABLES
 
     page = (Path(__file__).resolve().parents[2] / "docs" / "record.rst").read_text()
     connection = __import__("sqlite3").connect(":memory:")
-    connection.executescript(TABLES)
+    connection.executescript(TABLES + DOCUMENTS)
     tables = [t for (t,) in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-    assert len(tables) == 7
+    assert len(tables) == 8
     for table in tables:
         assert f"``{table}``" in page, table
         for column in connection.execute(f"PRAGMA table_info({table})"):
