@@ -184,6 +184,16 @@ def read_json(path: Path, *, max_bytes: int | None = MAX_BYTES) -> Any:
     return parse_json(read_file(path, max_bytes=max_bytes))
 
 
+def read_object_or_empty(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``, or ``{}`` if it is missing, unreadable or no object
+    (for looks at a run that must say what they can, such as ``simba status``)."""
+    try:
+        document = read_json(path)
+    except (OSError, JSONFileError):
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
 #: The os.open flags of each mode :func:`open_regular` takes.
 _OPEN_FLAGS = {
     "rb": os.O_RDONLY,

@@ -23,6 +23,7 @@ from typing import Any
 
 import click
 
+from simba.engine.layout import CallDocuments
 from simba.errors import SimbaError
 
 MODES = ("start", "step", "end")
@@ -35,15 +36,9 @@ class CallNotFound(SimbaError):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ShownCall:
-    module: str
-    mode: str
-    tick: int
-    attempt: int
-    config: str
-    status: bytes | None
-    stdout: bytes
-    stderr: bytes
+class ShownCall(CallDocuments):
+    """A call's documents and output as ``run.db`` or its tick directory keeps them."""
+
     where: str
     """Where it was found: the tick directory, or ``run.db``."""
 

@@ -20,9 +20,13 @@ from types import TracebackType
 from typing import Any
 
 from simba.errors import RunDirectoryError
+from simba.record.rows import ModuleRow
 
 #: Where the database lies in a run directory.
 DATABASE = Path(".simba") / "run.db"
+
+Module = ModuleRow
+"""A row of ``modules``, as the recorder wrote it."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,18 +63,6 @@ class Driver:
     ended_at: float | None
     outcome: str | None
     error: str | None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Module:
-    module: str
-    idx: int
-    type: str
-    priority: float
-    depends_on: tuple[str, ...]
-    trusted: bool
-    image: str | None = None
-    """The digest of its container image (DESIGN §15), or None."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

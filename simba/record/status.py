@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from simba.errors import RunDirectoryError
-from simba.jsonfile import JSONFileError, read_json
+from simba.jsonfile import read_object_or_empty
 from simba.record.liveness import Liveness, check_driver
 from simba.record.reader import RunMeta, RunRecord, database_path, open_record
 
@@ -300,8 +300,8 @@ def _from_files(directory: Path) -> RunStatus:
     """A run without ``run.db``: what ``summary.json`` or else ``checkpoint.json`` says."""
     meta = directory / META
     liveness = check_driver(meta / "lock")
-    summary = _document(meta / "summary.json")
-    checkpoint = _document(meta / "checkpoint.json")
+    summary = read_object_or_empty(meta / "summary.json")
+    checkpoint = read_object_or_empty(meta / "checkpoint.json")
     if liveness.alive:
         state: State = "running"
     elif summary.get("outcome") in ("success", "failed", "interrupted"):
@@ -355,14 +355,6 @@ def _just_made(meta: Path) -> bool:
     except OSError:
         return False
     return time.time() - made < STARTING_SECONDS
-
-
-def _document(path: Path) -> dict[str, Any]:
-    try:
-        document = read_json(path)
-    except (OSError, JSONFileError):
-        return {}
-    return document if isinstance(document, dict) else {}
 
 
 def _int(value: Any) -> int | None:

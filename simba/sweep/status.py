@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from simba.errors import SimbaError
-from simba.jsonfile import JSONFileError, read_json
+from simba.jsonfile import read_object_or_empty
 from simba.record.liveness import check_driver
 from simba.record.status import RunStatus, is_run_directory, run_status
 from simba.sweep.directory import SUMMARY_FILE, SWEEP_META
@@ -100,7 +100,7 @@ def is_sweep_directory(directory: Path) -> bool:
 
 def sweep_status(directory: Path) -> SweepStatus:
     """The status of the sweep in ``directory`` and of each of its cells."""
-    identity = _document(directory / SWEEP_META / "sweep.json")
+    identity = read_object_or_empty(directory / SWEEP_META / "sweep.json")
     source = Path(identity["sweep"]) if isinstance(identity.get("sweep"), str) else None
     cells = []
     for cell_id in _cell_ids(directory, source):
@@ -122,18 +122,10 @@ def _cell_ids(directory: Path, source: Path | None) -> list[str]:
             return [cell.id for cell in load_sweep(source).cells]
         except SimbaError:
             pass  # changed or gone since: what the directory says
-    summary = _document(directory / SUMMARY_FILE)
+    summary = read_object_or_empty(directory / SUMMARY_FILE)
     listed = summary.get("cells")
     if isinstance(listed, list):
         ids = [c["id"] for c in listed if isinstance(c, dict) and isinstance(c.get("id"), str)]
         if ids:
             return ids
     return sorted(p.name for p in directory.iterdir() if is_run_directory(p))
-
-
-def _document(path: Path) -> dict[str, Any]:
-    try:
-        document = read_json(path)
-    except (OSError, JSONFileError):
-        return {}
-    return document if isinstance(document, dict) else {}
