@@ -23,8 +23,8 @@ from typing import Any
 
 import click
 
-from simba.engine.layout import CallDocuments
 from simba.errors import SimbaError
+from simba.record.rows import CallDocuments
 
 MODES = ("start", "step", "end")
 

@@ -17,11 +17,11 @@ import json
 import sqlite3
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from simba.plan import Call
+from simba.record.rows import CallDocuments
 from simba.record.schema import DOCUMENTS
 
 TICK = "tick"
@@ -37,20 +37,6 @@ CALL_DIR = "call"
 
 def phase_of(mode: str) -> int:
     return {"start": 0, "step": 1, "end": 2}[mode]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CallDocuments:
-    """One recorded attempt of a call."""
-
-    module: str
-    mode: str
-    tick: int
-    attempt: int
-    config: str
-    status: bytes | None
-    stdout: bytes
-    stderr: bytes
 
 
 class Documents:

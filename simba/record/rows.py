@@ -85,3 +85,17 @@ class MergedCall:
     common_data: Mapping[str, Any]
     module_data: Mapping[str, Any] | None
     replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallDocuments:
+    """One recorded attempt of a call."""
+
+    module: str
+    mode: str
+    tick: int
+    attempt: int
+    config: str
+    status: bytes | None
+    stdout: bytes
+    stderr: bytes
