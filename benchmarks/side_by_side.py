@@ -22,10 +22,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from overhead import write_scenario  # the same tiny sh module over N ticks
+
 TICKS = 1000
-MODULE = """#!/bin/sh
-printf '{"status": "success"}' > "${1%/*}/status_1.json"
-"""
 #: Runs the simba CLI in this process and prints its wall and own CPU time as JSON.
 WRAP = r"""
 import json, resource, sys, time
@@ -40,23 +39,6 @@ usage = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"wall": time.perf_counter() - started,
                   "cpu": usage.ru_utime + usage.ru_stime, "code": code}))
 """
-
-
-def scenario(root: Path, ticks: int) -> Path:
-    directory = root / f"ticks-{ticks}"
-    directory.mkdir(parents=True)
-    module = directory / "tiny.sh"
-    module.write_text(MODULE)
-    module.chmod(0o755)
-    driver = {
-        "initialTime": "2024-01-01T00:00:00",
-        "endTime": f"PT{ticks}S",
-        "scheduleIntervals": [{"tickDuration": "PT1S"}],
-    }
-    schedule = {"schedule": [{"name": "tiny", "command": "./tiny.sh", "priority": 1}]}
-    (directory / "driver.json").write_text(json.dumps(driver))
-    (directory / "schedule.json").write_text(json.dumps(schedule))
-    return directory
 
 
 def simba_run(python: str, scenario: Path, out: Path, run_id: str) -> dict[str, float]:
@@ -80,7 +62,7 @@ def main() -> None:
     results: dict[str, dict[str, list[float]]] = {s: {"wall": [], "cpu": []} for s in sides}
     with tempfile.TemporaryDirectory(prefix="simba-side-by-side-") as temp:
         root = Path(temp)
-        many, one = scenario(root, TICKS), scenario(root, 1)
+        many, one = (write_scenario(root / f"ticks-{n}", n) for n in (TICKS, 1))
         out = root / "runs"
         out.mkdir()
         for side, python in sides.items():  # warm the caches of both

@@ -70,32 +70,21 @@ class Documents:
     ) -> None:
         status, stdout, stderr = outputs
         with self._lock:
-            self._insert(call, slot, attempt, config, (status, stdout, stderr))
-
-    def _insert(
-        self,
-        call: Call,
-        slot: int,
-        attempt: int,
-        config: str,
-        outputs: tuple[bytes | None, bytes | None, bytes | None],
-    ) -> None:
-        status, stdout, stderr = outputs
-        self._db.execute(
-            "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                call.module.name,
-                call.mode.value,
-                phase_of(call.mode.value),
-                call.tick,
-                slot,
-                attempt,
-                config,
-                status,
-                stdout or b"",
-                stderr or b"",
-            ),
-        )
+            self._db.execute(
+                "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    call.module.name,
+                    call.mode.value,
+                    phase_of(call.mode.value),
+                    call.tick,
+                    slot,
+                    attempt,
+                    config,
+                    status,
+                    stdout or b"",
+                    stderr or b"",
+                ),
+            )
 
     def close(self) -> None:
         with self._lock:
