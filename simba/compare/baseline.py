@@ -16,6 +16,7 @@ cell that ran, under its cell id.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -25,6 +26,7 @@ from simba._version import __version__
 from simba.compare.runs import CallRecord, ModuleTime, RunData, state_row
 from simba.errors import RunDirectoryError
 from simba.jsonfile import JSONFileError, read_json
+from simba.record.reader import StateRow
 
 #: The version of the baseline format, the file's ``simbaBaseline`` key.
 FORMAT = 1
@@ -103,18 +105,9 @@ def _call(call: CallRecord) -> dict[str, Any]:
     }
 
 
-def _state(row: Any) -> dict[str, Any]:
-    return {
-        "phase": row.phase,
-        "tick": row.tick,
-        "slot": row.slot,
-        "module": row.module,
-        "mode": row.mode,
-        "target_tick": row.target_tick,
-        "time": row.time,
-        "common_data": row.common_data,
-        "module_data": row.module_data,
-    }
+def _state(row: StateRow) -> dict[str, Any]:
+    """A state row in its baseline form: the run database's column names."""
+    return dataclasses.asdict(row)
 
 
 def _time(time: ModuleTime) -> dict[str, Any]:

@@ -763,16 +763,22 @@ def test_reference_parsl_examples_are_accepted(
     assert "2 modules" in result.stdout
 
 
-@pytest.mark.parametrize("examples", EXAMPLE_SOURCES)
-def test_reference_example_runs_with_local_modules(
-    simba_cli: Cli, tmp_path: Path, examples: Path
-) -> None:
-    """The reference-format example directory, with type local and its program, runs unchanged."""
+def local_example(examples: Path, tmp_path: Path) -> Path:
+    """The reference-format example directory with every module made type local."""
     scenario = copy_example(examples, "local", tmp_path)
     schedule = json.loads((scenario / "schedule.json").read_text())
     for entry in schedule["schedule"]:
         entry["type"] = "local"
     (scenario / "schedule.json").write_text(json.dumps(schedule))
+    return scenario
+
+
+@pytest.mark.parametrize("examples", EXAMPLE_SOURCES)
+def test_reference_example_runs_with_local_modules(
+    simba_cli: Cli, tmp_path: Path, examples: Path
+) -> None:
+    """The reference-format example directory, with type local and its program, runs unchanged."""
+    scenario = local_example(examples, tmp_path)
     result, run_dir = run(simba_cli, scenario, tmp_path / "out")
     assert succeeded(result), result.stderr
     assert len(trace(run_dir)) == 21
@@ -784,11 +790,7 @@ def test_config_documents_have_the_reference_keys(
     simba_cli: Cli, tmp_path: Path, examples: Path
 ) -> None:
     """Start, step and end documents carry the keys of the reference's, less $schema."""
-    scenario = copy_example(examples, "local", tmp_path)
-    schedule = json.loads((scenario / "schedule.json").read_text())
-    for entry in schedule["schedule"]:
-        entry["type"] = "local"
-    (scenario / "schedule.json").write_text(json.dumps(schedule))
+    scenario = local_example(examples, tmp_path)
     result, run_dir = run(simba_cli, scenario, tmp_path / "out")
     assert succeeded(result), result.stderr
     ours = {
