@@ -25,6 +25,8 @@ MAX_LINES = 1000
 MAX_LINE_BYTES = 65536
 #: How much is read at once.
 CHUNK = 65536
+#: Of a call's output a :class:`Sink` without a file keeps at most this much (its head).
+MAX_KEPT_BYTES = 1 << 20
 
 
 class LineSplitter:
@@ -96,17 +98,19 @@ class Output(Protocol):
 
 
 class Sink:
-    """Output of one stream for one call: a file created on the first byte.
+    """Output of one stream for one call: a file created on the first byte, or, without
+    a path, its first :data:`MAX_KEPT_BYTES` kept in memory (``kept``).
 
     Lines starting with ``INFO:`` or ``ERROR:`` are collected in ``found``; with a
     ``done_prefix``, the text of the first line starting with it is kept in ``done``,
     and that line is not written to the file when it ends the output read so far.
     """
 
-    __slots__ = ("_fd", "_lines", "done", "done_prefix", "found", "path")
+    __slots__ = ("_fd", "_lines", "done", "done_prefix", "found", "kept", "path")
 
-    def __init__(self, path: Path, *, done_prefix: bytes | None = None) -> None:
+    def __init__(self, path: Path | None, *, done_prefix: bytes | None = None) -> None:
         self.path = path
+        self.kept = bytearray()
         self.done_prefix = done_prefix
         self.found: list[tuple[Level, str]] = []
         self.done: str | None = None
@@ -121,6 +125,9 @@ class Sink:
             data = _without_answer(data, self.done_prefix)
             if not data:
                 return
+        if self.path is None:
+            self.kept += data[: MAX_KEPT_BYTES - len(self.kept)]
+            return
         if self._fd is None:
             flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK  # a FIFO: ENXIO
             try:

@@ -20,7 +20,9 @@ from simba.engine.state import ModuleState
 from simba.engine.verdict import Failure, judge
 from simba.events import CallFinished, CallStarted, ModeName, ModuleLine, RunWarning
 from simba.plan import Call
+from simba.record.rows import CallDocuments
 from simba.runners.base import CallRequest, CallResult, Runner
+from simba.runners.inline import document_text
 
 #: Backoff before retry n is BACKOFF * 2**(n-1) seconds, at most BACKOFF_MAX.
 BACKOFF = 0.1
@@ -45,6 +47,8 @@ class Attempts:
         self.timeout = timeout
         """The timeout of modules that set none."""
         self.started = 0.0
+        self.documents: Callable[[CallDocuments], None] = lambda row: None
+        """Records an attempt's documents (the run database's, once it is open)."""
         """When the run started (``time.perf_counter``), for ``CallFinished.started_at``."""
 
     def run(
@@ -70,6 +74,7 @@ class Attempts:
         directories = lookahead.directories
         mode: ModeName = call.mode.value
         inline = module.protocol == "inline"
+        text = document_text(config[2]) if inline else None
         for attempt in range(1, attempts + 1):
             self.check_stop()
             fresh = not inline and directories.rundir.clear_call(config, module.index, attempt)
@@ -97,13 +102,18 @@ class Attempts:
                     stderr_path=stderr_path,
                     timeout=timeout,
                     meanwhile=lookahead.take_meanwhile(),
-                    document=config[2] if inline else None,
+                    document=text,
+                    in_memory=directories.rundir.in_memory(call),
                 )
             )
             lookahead.settle()
             self.check_stop()  # a call cut off by a signal is not a module failure
             outputs = (stdout_path, stderr_path)  # scale: the documents of a journal run
-            directories.rundir.record_attempt(call, config, (slot, attempt), result, outputs)
+            documents = directories.rundir.documents_of(
+                call, (config, text), (slot, attempt), result, outputs
+            )
+            if documents is not None:
+                self.documents(documents)
             verdict = self._judge(
                 call, (mode, attempt, slot), result, started, config[1], stderr_path, timeout
             )

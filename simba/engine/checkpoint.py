@@ -218,8 +218,15 @@ class RecordedCalls:
     """Every attempt recorded after the checkpoint, for the run database."""
 
 
-def recorded_calls(trace_file: Path, offset: int) -> RecordedCalls:
+def recorded_calls(
+    trace_file: Path, offset: int, replayable: Callable[[str, str, int, int], bool] | None = None
+) -> RecordedCalls:
     """The call attempts the trace records after ``offset`` (see :class:`RecordedCalls`).
+
+    ``replayable(module, mode, tick, attempt)`` says whether a successful attempt's status
+    is on record (a journal run's or an inline call's row may not have been committed when
+    the driver died): the trace is cut before the first that is not, so that call and
+    every later one run again, as if the driver had died before it.
 
     A last line cut off by a crash is dropped from the file, so appending can go on; a
     whole line that is not a trace record raises :class:`CheckpointError`, as does an
@@ -252,6 +259,9 @@ def recorded_calls(trace_file: Path, offset: int) -> RecordedCalls:
                 break
             good += len(line)
             record = _trace_record(trace_file, line, f"the record at byte {good - len(line)}")
+            if replayable is not None and not _replayable(record, replayable):
+                good -= len(line)
+                break
             if record["outcome"] == "success":
                 done.add((record["module"], record["mode"], int(record["tick"])))
             else:
@@ -259,6 +269,15 @@ def recorded_calls(trace_file: Path, offset: int) -> RecordedCalls:
             attempts.append(_earlier_attempt(record))
         handle.truncate(good)
     return RecordedCalls(frozenset(done), dict(failed), tuple(attempts))
+
+
+def _replayable(
+    record: Mapping[str, Any], replayable: Callable[[str, str, int, int], bool]
+) -> bool:
+    if record["outcome"] != "success":
+        return True
+    key = (record["module"], record["mode"], int(record["tick"]), int(record.get("attempt", 1)))
+    return replayable(*key)
 
 
 def _earlier_attempt(record: Mapping[str, Any]) -> EarlierAttempt:

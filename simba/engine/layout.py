@@ -5,8 +5,9 @@ In the ``journal`` layout no call gets a directory of its own: each module works
 and are overwritten per call (the config document still carries ``statusFile``), and
 each attempt's config, status, stdout and stderr are recorded in the ``documents``
 table of ``.simba/run.db`` instead.  The files of a run are then O(modules) whatever
-its ticks.  An attempt's row is committed before its end is traced, so a call that a
-resumed run replays from the trace always has its status in the table.
+its ticks.  The rows are committed with the run database's batches (every 0.2 s and
+before every checkpoint), not one by one: a resumed run replays a call from the trace
+only if its row is there (:class:`Documented`), and runs it again otherwise.
 
 ``.simba/layout`` holds the layout of a journal run, so ``--resume`` keeps it.
 """
@@ -15,79 +16,49 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from simba.output import MAX_KEPT_BYTES
 from simba.plan import Call
 from simba.record.rows import CallDocuments
-from simba.record.schema import DOCUMENTS
 
 TICK = "tick"
 JOURNAL = "journal"
 LAYOUTS = (TICK, JOURNAL)
 #: Of a call's stdout or stderr the database keeps at most this much (its head).
-MAX_OUTPUT_BYTES = 1 << 20
+MAX_OUTPUT_BYTES = MAX_KEPT_BYTES
 #: The file in ``.simba/`` that names a journal run's layout.
 LAYOUT_FILE = "layout"
 #: A module's fixed call directory, under ``modules/<name>/``.
 CALL_DIR = "call"
 
 
-def phase_of(mode: str) -> int:
-    return {"start": 0, "step": 1, "end": 2}[mode]
+class Documented:
+    """Whether the run database holds an attempt's documents with a status (read only)."""
 
-
-class Documents:
-    """The ``documents`` table of a journal run, written once per attempt."""
-
-    def __init__(self, database: Path) -> None:
-        self._db = sqlite3.connect(
-            database, timeout=60, isolation_level=None, check_same_thread=False
+    def __init__(self, root: Path) -> None:
+        database = root / ".simba" / "run.db"
+        self._db = (
+            sqlite3.connect(f"file:{database}?mode=ro", uri=True) if database.exists() else None
         )
-        self._lock = threading.Lock()  # calls of a batch may run in threads
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(DOCUMENTS)
 
-    def record(
-        self, call: Call, *, slot: int, attempt: int, config: str, files: tuple[Path, Path, Path]
-    ) -> None:
-        """Record an attempt from its status, stdout and stderr files (as they are now)."""
-        status, stdout, stderr = (_read(path, MAX_OUTPUT_BYTES) for path in files)
-        outputs = (status, stdout, stderr)
-        self.record_bytes(call, slot=slot, attempt=attempt, config=config, outputs=outputs)
-
-    def record_bytes(
-        self,
-        call: Call,
-        *,
-        slot: int,
-        attempt: int,
-        config: str,
-        outputs: tuple[bytes | None, bytes | None, bytes | None],
-    ) -> None:
-        status, stdout, stderr = outputs
-        with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    call.module.name,
-                    call.mode.value,
-                    phase_of(call.mode.value),
-                    call.tick,
-                    slot,
-                    attempt,
-                    config,
-                    status,
-                    stdout or b"",
-                    stderr or b"",
-                ),
-            )
+    def __call__(self, module: str, mode: str, tick: int, attempt: int) -> bool:
+        if self._db is None:
+            return False
+        try:
+            found = self._db.execute(
+                "SELECT 1 FROM documents WHERE module = ? AND mode = ? AND tick = ?"
+                " AND attempt = ? AND status IS NOT NULL",
+                (module, mode, tick, attempt),
+            ).fetchone()
+        except sqlite3.OperationalError:  # no such table: nothing recorded yet
+            return False
+        return found is not None
 
     def close(self) -> None:
-        with self._lock:
+        if self._db is not None:
             self._db.close()
 
 

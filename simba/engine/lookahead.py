@@ -117,9 +117,13 @@ class CallDirectories:
         self._prepared: dict[Path, bool] = {}  # made ahead of use -> made by this driver
 
     def enter(self, call: Call) -> Path:
-        """The directory of ``call``, created on first use."""
+        """The directory of ``call``, created on first use (an inline call in a journal run
+        needs none: no file of its own, its output kept in memory)."""
         path = self.rundir.call_dir(call)
-        if path != self._current or self.rundir.journal:  # scale: a journal dir is reused
+        if self.rundir.in_memory(call):
+            self.made_here = self.untouched = True  # nothing of an earlier driver to clear
+            self._current = None
+        elif path != self._current or self.rundir.journal:  # scale: a journal dir is reused
             made = self._prepared.pop(path, None)
             self.untouched = made is None and _make(path)
             self.made_here = self.untouched or bool(made)
@@ -137,6 +141,8 @@ class CallDirectories:
         thread competing for the interpreter.
         """
         path = self.rundir.call_dir(call)
+        if self.rundir.in_memory(call):
+            return True
         if path == self._current:
             return self.made_here
         made = self._prepared.get(path)

@@ -189,10 +189,10 @@ class Engine:
             self.state, self._replay_offset = opening.state, opening.replay_offset
         for name in self._module_dirs:
             self.rundir.module_dirs(name).create()
-        self._record = open_record(self.scenario, self.rundir, self.options, opening)
+        self._record = record = open_record(self.scenario, self.rundir, self.options, opening)
         self._trace = TraceWriter(self.rundir.trace_file)
         self.observers.extend((self._trace, self._record, self.services))
-        self._boundaries.before_save = self._record.commit
+        self._boundaries.before_save, self._attempts.documents = record.commit, record.document
         self._mark_boundary(position, self._replay_offset, force=True)
         timeline = self.timeline
         self.emit(

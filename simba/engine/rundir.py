@@ -37,6 +37,7 @@ from simba.engine import layout as layouts
 from simba.errors import RunDirectoryError
 from simba.jsonfile import write_json
 from simba.plan import Call, Mode
+from simba.record.rows import CallDocuments
 from simba.scenario.timeline import Timeline
 
 if TYPE_CHECKING:
@@ -138,8 +139,6 @@ class RunDirectory:
         self.root = root
         self.layout = layout
         """``tick`` or ``journal`` (:mod:`simba.engine.layout`)."""
-        self._documents: layouts.Documents | None = None
-        self._module_roots: set[str] = set()
         self.timeline = timeline
         self.files = files = RunFiles(root)
         self.meta = files.meta
@@ -148,6 +147,8 @@ class RunDirectory:
         self.checkpoint_file = files.checkpoint
         self._width = len(str(module_count))
         self._call_dirs: list[tuple[Call, Path]] = []
+        self._file_paths: dict[tuple[Path, int], tuple[Path, Path, tuple[Path, Path]]] = {}
+        self._journal_dirs: dict[str, Path] = {}
         self._lock_fd: int | None = None
         self.run_info_file = files.run_info
 
@@ -167,31 +168,44 @@ class RunDirectory:
     def journal(self) -> bool:
         return self.layout == layouts.JOURNAL
 
-    def record_attempt(
+    def in_memory(self, call: Call) -> bool:
+        """Whether ``call`` has no files at all: an inline call in a journal run (its
+        output is kept in memory and recorded, and written out only if the call fails)."""
+        return self.journal and call.module.protocol == "inline"
+
+    def documents_of(
         self,
         call: Call,
-        config: tuple[Path, Path, dict[str, Any]],
+        documents: tuple[tuple[Path, Path, dict[str, Any]], str | None],
         which: tuple[int, int],
         result: CallResult,
         outputs: tuple[Path, Path],
-    ) -> None:
-        """Record an attempt's documents in a journal run, or an inline call's in any
-        (``which``: slot and attempt); committed before the attempt's end is traced."""
+    ) -> CallDocuments | None:
+        """An attempt's documents in a journal run, or an inline call's in any (``which``:
+        slot and attempt; ``documents``: the call's config and, if sent inline, its text);
+        ``None`` where the call's files are its record."""
+        config, text = documents
         inline = call.module.protocol == "inline"
         if not (self.journal or inline):
-            return
-        if self._documents is None:
-            self._documents = layouts.Documents(self.meta / "run.db")
+            return None
         slot, attempt = which
-        text = layouts.config_text(config[2])
-        if inline:
-            read = (result.status, layouts.read_head(outputs[0]), layouts.read_head(outputs[1]))
-            self._documents.record_bytes(
-                call, slot=slot, attempt=attempt, config=text, outputs=read
-            )
-        else:
-            files = (config[1], *outputs)
-            self._documents.record(call, slot=slot, attempt=attempt, config=text, files=files)
+        status = result.status if inline else layouts.read_head(config[1])
+        stdout, stderr = (
+            (result.stdout, result.stderr)
+            if result.stdout is not None and result.stderr is not None
+            else (layouts.read_head(outputs[0]), layouts.read_head(outputs[1]))
+        )
+        return CallDocuments(
+            module=call.module.name,
+            mode=call.mode.value,
+            tick=call.tick,
+            attempt=attempt,
+            slot=slot,
+            config=layouts.config_text(config[2]) if text is None else text,
+            status=status,
+            stdout=stdout or b"",
+            stderr=stderr or b"",
+        )
 
     def clear_call(
         self, config: tuple[Path, Path, dict[str, Any]], index: int, attempt: int
@@ -274,30 +288,29 @@ class RunDirectory:
             self.unlock()
 
     def unlock(self) -> None:
-        if self._documents is not None:
-            self._documents.close()
-            self._documents = None
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
 
     def call_dir(self, call: Call) -> Path:
         """Where the files of ``call`` go (not created)."""
+        if self.journal:
+            return self._journal_dirs.get(call.module.name) or self._journal_dir(call)
         for known, path in self._call_dirs:  # the engine asks for the running and next call
             if known is call:
                 return path
-        if self.journal:
-            path = layouts.journal_call_dir(self.root, call)
-            if call.module.name not in self._module_roots:  # the call directory's parents
-                path.parent.mkdir(parents=True, exist_ok=True)
-                self._module_roots.add(call.module.name)
-        elif call.mode is Mode.END:
+        if call.mode is Mode.END:
             path = self.root / "end"
         elif call.mode is Mode.START:
             path = self.tick_dir(call.tick)
         else:
             path = self.tick_dir(call.tick + 1)
         self._call_dirs = [self._call_dirs[-1], (call, path)] if self._call_dirs else [(call, path)]
+        return path
+
+    def _journal_dir(self, call: Call) -> Path:
+        path = self._journal_dirs[call.module.name] = layouts.journal_call_dir(self.root, call)
+        path.parent.mkdir(parents=True, exist_ok=True)  # the call directory's parents
         return path
 
     def tick_dir(self, tick: int) -> Path:
@@ -322,15 +335,32 @@ class RunDirectory:
         return f"{index:0{self._width}d}"
 
     def config_path(self, directory: Path, index: int) -> Path:
-        return directory / f"module_{self.number(index)}.json"
+        return self._files(directory, index)[0]
 
     def status_path(self, directory: Path, index: int) -> Path:
-        return directory / f"status_{self.number(index)}.json"
+        return self._files(directory, index)[1]
 
     def output_paths(self, directory: Path, index: int, attempt: int) -> tuple[Path, Path]:
-        suffix = "" if attempt == 1 else f".{attempt}"
+        if attempt == 1:
+            return self._files(directory, index)[2]
         number = self.number(index)
-        return directory / f"stdout_{number}{suffix}", directory / f"stderr_{number}{suffix}"
+        return directory / f"stdout_{number}.{attempt}", directory / f"stderr_{number}.{attempt}"
+
+    def _files(self, directory: Path, index: int) -> tuple[Path, Path, tuple[Path, Path]]:
+        """A call's config, status and first attempt's output paths, made once per
+        directory and module (a journal run's directories are the same every call)."""
+        key = (directory, index)
+        files = self._file_paths.get(key)
+        if files is None:
+            if len(self._file_paths) > 4096:  # tick directories: only the last few are asked
+                self._file_paths.clear()
+            number = self.number(index)
+            files = self._file_paths[key] = (
+                directory / f"module_{number}.json",
+                directory / f"status_{number}.json",
+                (directory / f"stdout_{number}", directory / f"stderr_{number}"),
+            )
+        return files
 
     # -- a module's own directories ------------------------------------------------------
 

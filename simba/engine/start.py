@@ -15,9 +15,11 @@ from typing import Any
 
 from simba import schemas
 from simba._version import __version__
+from simba.engine import layout as layouts
 from simba.engine.checkpoint import (
     Checkpoint,
     Position,
+    RecordedCalls,
     damaged,
     load_checkpoint,
     recorded_calls,
@@ -134,7 +136,7 @@ def _resumed(
     _check_fingerprint(scenario, rundir, checkpoint.fingerprint)
     _check_fits(scenario, checkpoint, rundir.checkpoint_file)
     kill_leftovers(rundir.root)
-    recorded = recorded_calls(rundir.trace_file, checkpoint.trace_offset)
+    recorded = _recorded(scenario, rundir, checkpoint.trace_offset)
     done = recorded.succeeded
     for name, count in recorded.failed.items():  # attempts that failed after the checkpoint
         if name in checkpoint.state.modules:  # still count in the summary, as they happened
@@ -153,6 +155,24 @@ def _resumed(
         recorded.attempts,
         reopened=True,
     )
+
+
+def _recorded(scenario: Scenario, rundir: RunDirectory, offset: int) -> RecordedCalls:
+    """The trace's records after ``offset``, as far as the calls' statuses are on record:
+    a journal run's and an inline call's are in the run database, committed in batches."""
+    inline = {m.name for m in scenario.modules if m.protocol == "inline"}
+    if not (rundir.journal or inline):
+        return recorded_calls(rundir.trace_file, offset)
+    documented = layouts.Documented(rundir.root)
+
+    def replayable(module: str, mode: str, tick: int, attempt: int) -> bool:
+        in_database = rundir.journal or module in inline
+        return not in_database or documented(module, mode, tick, attempt)
+
+    try:
+        return recorded_calls(rundir.trace_file, offset, replayable)
+    finally:
+        documented.close()
 
 
 def _check_fits(scenario: Scenario, checkpoint: Checkpoint, path: Path) -> None:

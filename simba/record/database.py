@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from simba.errors import CheckpointError
-from simba.record.rows import EarlierAttempt, MergedCall, Reopening
-from simba.record.schema import TABLES
+from simba.record.rows import CallDocuments, EarlierAttempt, MergedCall, Reopening
+from simba.record.schema import DOCUMENTS, TABLES
 
 #: ``phase`` by mode: ``ORDER BY phase, tick, slot`` is plan order.
 PHASES = {"start": 0, "step": 1, "end": 2}
@@ -58,6 +58,8 @@ class Pending:
     finished: list[tuple[Any, ...]] = field(default_factory=list)
     """Ends of attempts written earlier: the :data:`FINISHED` values, then the id."""
     state: list[MergedCall] = field(default_factory=list)
+    documents: list[CallDocuments] = field(default_factory=list)
+    """Attempts' documents (journal layout, inline calls)."""
     messages: list[tuple[Any, ...]] = field(default_factory=list)
     stats: list[tuple[Any, ...]] = field(default_factory=list)
     meta: dict[str, object] = field(default_factory=dict)
@@ -66,8 +68,8 @@ class Pending:
 
     def __bool__(self) -> bool:
         return bool(
-            self.attempts or self.finished or self.state or self.messages or self.stats
-        ) or bool(self.meta or self.driver_end)
+            self.attempts or self.finished or self.state or self.documents or self.messages
+        ) or bool(self.stats or self.meta or self.driver_end)
 
 
 def write_pending(db: sqlite3.Connection, pending: Pending) -> None:
@@ -82,6 +84,12 @@ def write_pending(db: sqlite3.Connection, pending: Pending) -> None:
         db.executemany(
             "INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [state_row(row) for row in pending.state],
+        )
+    if pending.documents:
+        db.execute(DOCUMENTS)  # made with the first one
+        db.executemany(
+            "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [document_row(d) for d in pending.documents],
         )
     if pending.messages:
         db.executemany(
@@ -101,6 +109,22 @@ def write_pending(db: sqlite3.Connection, pending: Pending) -> None:
             "UPDATE drivers SET ended_at = ?, outcome = ?, error = ? WHERE driver = ?",
             pending.driver_end,
         )
+
+
+def document_row(d: CallDocuments) -> tuple[Any, ...]:
+    phase = PHASES[d.mode]
+    return (
+        d.module,
+        d.mode,
+        phase,
+        d.tick,
+        d.slot,
+        d.attempt,
+        d.config,
+        d.status,
+        d.stdout,
+        d.stderr,
+    )
 
 
 def state_row(row: MergedCall) -> tuple[Any, ...]:

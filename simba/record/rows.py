@@ -89,7 +89,7 @@ class MergedCall:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallDocuments:
-    """One recorded attempt of a call."""
+    """One recorded attempt of a call (a ``documents`` row)."""
 
     module: str
     mode: str
@@ -99,3 +99,4 @@ class CallDocuments:
     status: bytes | None
     stdout: bytes
     stderr: bytes
+    slot: int = 0

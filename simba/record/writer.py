@@ -53,7 +53,14 @@ from simba.record.database import (
     write_meta,
     write_pending,
 )
-from simba.record.rows import EarlierAttempt, MergedCall, ModuleRow, Reopening, RunIdentity
+from simba.record.rows import (
+    CallDocuments,
+    EarlierAttempt,
+    MergedCall,
+    ModuleRow,
+    Reopening,
+    RunIdentity,
+)
 from simba.record.schema import SCHEMA_VERSION
 
 __all__ = ["COMMIT_INTERVAL", "PHASES", "RecordError", "Recorder"]
@@ -186,6 +193,12 @@ class Recorder:
                         new_id=self._new_id,
                     )
                 )
+
+    def document(self, row: CallDocuments) -> None:
+        """Record an attempt's documents (committed with the batch: a resumed run replays
+        a call only if its row is there, see :mod:`simba.engine.start`)."""
+        with self._lock:
+            self._pending.documents.append(row)
 
     def _run_started(self, event: RunStarted) -> None:
         self._pending.meta.update(

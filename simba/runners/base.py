@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -48,8 +48,11 @@ class CallRequest:
     timeout: float | None
     meanwhile: Callable[[], None] | None = None
     """Work to do while the module runs (it must not fail the call)."""
-    document: Mapping[str, Any] | None = None
-    """The config document itself, for a module that takes it inline (no config file)."""
+    document: str | None = None
+    """The config document itself as one line of JSON, for a module that takes it inline
+    (no config file; :func:`simba.runners.inline.document_text`)."""
+    in_memory: bool = False
+    """Keep an inline call's output in memory (a journal run records it), not in files."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,6 +73,9 @@ class CallResult:
     """Where the call ran, where the back-end says (Parsl's executor, block and job)."""
     status: bytes | None = None
     """The status document a module answered inline (then there is no status file)."""
+    stdout: bytes | None = None
+    """The call's stdout kept in memory (its head), when the request asked for no files."""
+    stderr: bytes | None = None
 
 
 def rusage_of(usage: Any) -> Usage | None:
@@ -111,23 +117,42 @@ class Runner(ABC):
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def proc_usage(pid: int) -> tuple[float, float, int | None] | None:
-    """A live process's user and system CPU seconds and peak RSS (KiB) from /proc; ``None``
-    where there is no /proc (or the process is gone)."""
-    try:
-        stat, status = _read(f"/proc/{pid}/stat"), _read(f"/proc/{pid}/status")
-        fields = stat[stat.rindex(b")") + 2 :].split()
-        user, system = int(fields[11]) / _CLOCK_TICKS, int(fields[12]) / _CLOCK_TICKS
-    except (OSError, ValueError, IndexError):
-        return None
-    start = status.find(b"VmHWM:")
-    peak = int(status[start + 6 :].split()[0]) if start >= 0 else None
-    return user, system, peak
+class ProcUsage:
+    """A live process's user and system CPU seconds and peak RSS (KiB) from /proc, its two
+    files opened once and read again per call (opening them cost more than reading)."""
 
+    __slots__ = ("_fds",)
 
-def _read(path: str) -> bytes:
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        return os.read(fd, 16384)
-    finally:
-        os.close(fd)
+    def __init__(self, pid: int) -> None:
+        try:
+            stat = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            self._fds: tuple[int, int] | None = None
+            return
+        try:
+            status = os.open(f"/proc/{pid}/status", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            os.close(stat)
+            self._fds = None
+            return
+        self._fds = (stat, status)
+
+    def read(self) -> tuple[float, float, int | None] | None:
+        """The figures now; ``None`` where there is no /proc (or the process is gone)."""
+        if self._fds is None:
+            return None
+        try:
+            stat, status = (os.pread(fd, 16384, 0) for fd in self._fds)
+            fields = stat[stat.rindex(b")") + 2 :].split()
+            user, system = int(fields[11]) / _CLOCK_TICKS, int(fields[12]) / _CLOCK_TICKS
+        except (OSError, ValueError, IndexError):
+            return None
+        start = status.find(b"VmHWM:")
+        peak = int(status[start + 6 :].split()[0]) if start >= 0 else None
+        return user, system, peak
+
+    def close(self) -> None:
+        if self._fds is not None:
+            for fd in self._fds:
+                os.close(fd)
+            self._fds = None

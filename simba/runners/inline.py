@@ -24,10 +24,18 @@ STATUS = b"STATUS:"
 MAX_STATUS_BYTES = MAX_BYTES
 
 
-def request_line(document: Mapping[str, Any]) -> bytes:
-    """The config document as one line (JSON escapes every newline inside strings)."""
-    text = json.dumps(document, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+def document_text(document: Mapping[str, Any]) -> str:
+    """The config document as one line of compact JSON (JSON escapes every newline inside
+    strings): what is sent, and what the run database records."""
+    return _encode(document)
+
+
+def request_line(text: str) -> bytes:
+    """The line that sends a config document (:func:`document_text`)."""
     return text.encode() + b"\n"
+
+
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
 
 class StatusSink:

@@ -17,14 +17,16 @@ call.  Such processes also get ``SIMBA_MODULE_PROTOCOL=inline``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import subprocess
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from simba.events import Level, Usage
 from simba.output import Sink
 from simba.process import GRACE_PERIOD, Cancellation, ModuleProcess
-from simba.runners.base import CallRequest, CallResult, Runner, proc_usage, rusage_of
+from simba.runners.base import CallRequest, CallResult, ProcUsage, Runner, rusage_of
 from simba.runners.inline import MAX_STATUS_BYTES, StatusSink, request_line
 from simba.scenario import ModuleSpec
 
@@ -42,10 +44,30 @@ class ResidentRunner(Runner):
         self.grace_period = grace_period
         self._processes: dict[str, ModuleProcess] = {}
         self._cancellation = Cancellation()
+        self._proc: dict[str, ProcUsage] = {}
         self._cpu: dict[str, tuple[float, float]] = {}
         """Each module process's user and system CPU seconds after its last call."""
 
     def run(self, request: CallRequest) -> CallResult:
+        inline = request.document is not None
+        in_memory = inline and request.in_memory
+        stdout: Sink | StatusSink
+        if request.document is not None:
+            stdout = StatusSink(Sink(None if in_memory else request.stdout_path))
+        else:
+            stdout = Sink(request.stdout_path, done_prefix=DONE)
+        stderr = Sink(None if in_memory else request.stderr_path)
+        result = self._run(request, stdout, stderr)
+        if not in_memory:
+            return result
+        assert isinstance(stdout, StatusSink)
+        kept = bytes(stdout.output.kept), bytes(stderr.kept)
+        if result.status is None:  # failed: the usual files, so the error can show their tail
+            _spill(kept[0], request.stdout_path)
+            _spill(kept[1], request.stderr_path)
+        return dataclasses.replace(result, stdout=kept[0], stderr=kept[1])
+
+    def _run(self, request: CallRequest, stdout: Sink | StatusSink, stderr: Sink) -> CallResult:
         module = request.module
         started = time.perf_counter()
         try:
@@ -57,14 +79,10 @@ class ResidentRunner(Runner):
                 error=f"could not be started: {exc}",
             )
         inline = request.document is not None
-        stdout: Sink | StatusSink
         if request.document is not None:
-            stdout = StatusSink(Sink(request.stdout_path))
             line = request_line(request.document)
         else:
-            stdout = Sink(request.stdout_path, done_prefix=DONE)
             line = f"{request.config_path}\n".encode()
-        stderr = Sink(request.stderr_path)
         until = _until(stdout)
         try:
             sent = _send(process, line)
@@ -123,7 +141,7 @@ class ResidentRunner(Runner):
     ) -> CallResult:
         """The result of an inline call the module answered (the engine judges the status)."""
         if stdout.status is not None:
-            usage = self._usage(request.module.name, self._processes[request.module.name].pid)
+            usage = self._usage(request.module.name)
             return CallResult(
                 exit_code=0, wall_time=wall_time, lines=lines, usage=usage, status=stdout.status
             )
@@ -144,7 +162,7 @@ class ResidentRunner(Runner):
     ) -> CallResult:
         """The result of a call the module answered with ``DONE: <answer>``."""
         if answer == str(request.config_path):
-            usage = self._usage(request.module.name, self._processes[request.module.name].pid)
+            usage = self._usage(request.module.name)
             return CallResult(exit_code=0, wall_time=wall_time, lines=lines, usage=usage)
         # Out of step with its requests: end it (EOF first), so a retry starts anew.
         process = self._processes[request.module.name]
@@ -185,13 +203,14 @@ class ResidentRunner(Runner):
             stdin=subprocess.PIPE,
         )
         self._processes[module.name] = process
+        self._proc[module.name] = ProcUsage(process.pid)
         return process
 
-    def _usage(self, name: str, pid: int) -> Usage | None:
+    def _usage(self, name: str) -> Usage | None:
         """The call's CPU seconds (the process's since its previous call; /proc counts in
         clock ticks, usually 10 ms) and the process's peak RSS so far; ``None`` if /proc
         cannot tell."""
-        measured = proc_usage(pid)
+        measured = self._proc[name].read()
         if measured is None:
             return None
         user, system, peak = measured
@@ -218,6 +237,7 @@ class ResidentRunner(Runner):
     def _discard(self, name: str) -> int:
         """Stop and reap a module's process; its exit status."""
         process = self._processes.pop(name)
+        self._proc.pop(name).close()
         process.wait_exit(self.grace_period)
         process.stop(self.grace_period)
         with contextlib.suppress(OSError):
@@ -231,6 +251,14 @@ def _until(stdout: Sink | StatusSink) -> Callable[[], bool]:
     if isinstance(stdout, StatusSink):
         return lambda: stdout.answered
     return lambda: stdout.done is not None
+
+
+def _spill(data: bytes, path: Path) -> None:
+    """Write a failed in-memory call's output to its file (none if it said nothing)."""
+    path.unlink(missing_ok=True)  # an earlier call's
+    if data:
+        with contextlib.suppress(OSError):  # the error then has no tail, nothing worse
+            path.write_bytes(data)
 
 
 def _protocol(module: ModuleSpec) -> dict[str, str]:
