@@ -78,6 +78,11 @@ def _finite_float(text: str) -> float:
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
+_STRICT = json.JSONDecoder(
+    parse_constant=_reject_constant, parse_float=_finite_float, object_pairs_hook=_unique_keys
+)
+
+
 def parse_json(data: bytes | str) -> Any:
     """Parse a JSON document strictly; raises :class:`JSONFileError`."""
     if isinstance(data, bytes):
@@ -86,12 +91,7 @@ def parse_json(data: bytes | str) -> Any:
         except UnicodeDecodeError as exc:
             raise JSONFileError(f"it is not UTF-8 text (byte {exc.start})") from exc
     try:
-        document = json.loads(
-            data,
-            parse_constant=_reject_constant,
-            parse_float=_finite_float,
-            object_pairs_hook=_unique_keys,
-        )
+        document = _STRICT.decode(data)
     except _OutOfRange as exc:
         where = _path_of_out_of_range(data)
         raise JSONFileError(

@@ -22,7 +22,6 @@ This module imports only the standard library, so a module starts fast.
 
 from __future__ import annotations
 
-import copy
 import functools
 import hmac
 import json
@@ -83,8 +82,8 @@ class Context:
             output_directory=Path(document["outputDirectory"]),
             status_file=Path(document["statusFile"]),
             config_path=config_path,
-            common_data=copy.deepcopy(document.get("commonData") or {}),
-            module_data=copy.deepcopy(document.get("moduleData") or {}),
+            common_data=_copy(document.get("commonData") or {}),
+            module_data=_copy(document.get("moduleData") or {}),
             services=dict(document.get("services") or {}),
             document=document,
         )
@@ -210,6 +209,16 @@ class Module:
 
 
 _METHODS = {"start": "start", "step": "step", "end": "end"}
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy of a JSON value (objects, arrays and scalars only): several times
+    faster than :func:`copy.deepcopy`, which a resident module would pay on every call."""
+    if type(value) is dict:
+        return {key: _copy(item) for key, item in value.items()}
+    if type(value) is list:
+        return [_copy(item) for item in value]
+    return value
 
 
 def authorized(headers: Mapping[str, str] | Message) -> bool:

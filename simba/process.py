@@ -130,6 +130,7 @@ class ModuleProcess:
         drain_period: float = DRAIN_PERIOD,
         until: Callable[[], bool] = lambda: False,
         on_exit: Callable[[], None] | None = None,
+        spin: float = 0.0,
     ) -> Supervision:
         """Stream output until ``until()`` holds, or the process has exited and its pipes closed.
 
@@ -138,8 +139,14 @@ class ModuleProcess:
         is called and the rest of the group is killed (the leader is still unreaped, so
         the group id cannot have been reused); pipes that something outside the group
         holds open are read for ``drain_period`` more seconds at most.
+
+        ``spin``: look for output without sleeping for up to this many seconds first.  A
+        process that answers within it is read at once: waking a sleeping driver costs
+        a cross-CPU wake-up, longer than a quick module's whole answer (scale).
         """
         watch = _Watch(self, stdout, stderr, wake_fd=wake_fd, timeout=timeout)
+        if spin > 0:
+            watch.spin_until = time.perf_counter() + spin
         while not until() and (watch.pipes or not self.exited):
             for fd in watch.ready_fds():
                 watch.handle(fd, grace_period)
@@ -242,6 +249,8 @@ class _Watch:
         self.kill_at: float | None = None
         self.drain_until: float | None = None
         self._spun = False
+        self.spin_until = 0.0
+        """Until then (``time.perf_counter``), look for output without sleeping."""
 
     def ready_fds(self) -> list[int]:
         """Wait for a pipe, the exit, a wake-up or the next moment; the ready descriptors."""
@@ -250,7 +259,11 @@ class _Watch:
         if process.exit_fd is None and not process.exited:  # no pidfd: look every 10 ms
             wait = 0.01 if wait is None else min(wait, 0.01)
         events = None
-        if not self.pipes and not process.exited and not self._spun:
+        if self.spin_until:
+            spin_until, self.spin_until = self.spin_until, 0.0
+            while not events and time.perf_counter() < spin_until:
+                events = self.poller.poll(0)
+        if not events and not self.pipes and not process.exited and not self._spun:
             # The pipes close as the process exits, just before its pidfd turns
             # readable: look for that for a moment rather than sleep and wake again.
             self._spun = True

@@ -148,8 +148,10 @@ class Attempts:
         verdict = judge(call, result, status_path, stderr_path, timeout)
         error = verdict if isinstance(verdict, Failure) else None
         mode, attempt, slot = which
-        post(
-            CallFinished(
+        ended_at = time.time()
+
+        def finished() -> CallFinished:  # made when emitted: usage may be read late
+            return CallFinished(
                 module=module.name,
                 mode=mode,
                 tick=call.tick,
@@ -162,12 +164,13 @@ class Attempts:
                 reason=None if error is None else str(error.error).partition("\n")[0],
                 slot=slot,
                 signal=result.signal,
-                usage=result.usage,
+                usage=result.measured_usage(),
                 placement=result.placement,
                 status_sha256=verdict.sha256 if isinstance(verdict, Status) else None,
-                ended_at=time.time(),
+                ended_at=ended_at,
             )
-        )
+
+        self.lookahead.post_made(finished)
         return verdict
 
     def _warn_unknown(self, call: Call, status: Status, module_state: ModuleState) -> None:

@@ -198,6 +198,13 @@ class LookAhead:
         else:
             self._emit(event)
 
+    def post_made(self, make: Callable[[], Event]) -> None:
+        """Emit the event ``make()`` gives, made only when it is emitted (see :meth:`post`)."""
+        if self._deferring:
+            self._pending.append(lambda: self._emit(make()))
+        else:
+            self._emit(make())
+
     def later(self, work: Callable[[], None]) -> None:
         """Do ``work`` now, or in a serial batch once the next call has started."""
         self._pending.append(work)

@@ -28,6 +28,7 @@ The contract, which holds for every runner:
 from __future__ import annotations
 
 import os
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,6 +70,9 @@ class CallResult:
     """Why the call failed before any exit status could count (e.g. it could not start)."""
     usage: Usage | None = None
     """The module process's CPU time and peak memory for this call, where measured."""
+    usage_later: Callable[[], Usage | None] | None = None
+    """Gives the usage instead (once the engine needs it: a resident inline call's is read
+    off the path between two calls); :meth:`measured_usage` asks whichever is set."""
     placement: Placement | None = None
     """Where the call ran, where the back-end says (Parsl's executor, block and job)."""
     status: bytes | None = None
@@ -76,6 +80,9 @@ class CallResult:
     stdout: bytes | None = None
     """The call's stdout kept in memory (its head), when the request asked for no files."""
     stderr: bytes | None = None
+
+    def measured_usage(self) -> Usage | None:
+        return self.usage_later() if self.usage_later is not None else self.usage
 
 
 def rusage_of(usage: Any) -> Usage | None:
@@ -119,11 +126,19 @@ _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 class ProcUsage:
     """A live process's user and system CPU seconds and peak RSS (KiB) from /proc, its two
-    files opened once and read again per call (opening them cost more than reading)."""
+    files opened once and read again per call (opening them cost more than reading).
 
-    __slots__ = ("_fds",)
+    ``stat`` (CPU, current RSS) is read every time; ``status``, whose ``VmHWM`` is the
+    peak but which the kernel takes longer to write, only when the current RSS passed
+    the peak known or :data:`PEAK_INTERVAL` has gone by: a peak that came and went
+    within a call shows at most that much later.
+    """
+
+    __slots__ = ("_fds", "_peak", "_peak_read")
 
     def __init__(self, pid: int) -> None:
+        self._peak: int | None = None
+        self._peak_read = 0.0
         try:
             stat = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
@@ -142,17 +157,30 @@ class ProcUsage:
         if self._fds is None:
             return None
         try:
-            stat, status = (os.pread(fd, 16384, 0) for fd in self._fds)
+            stat = os.pread(self._fds[0], 4096, 0)
             fields = stat[stat.rindex(b")") + 2 :].split()
             user, system = int(fields[11]) / _CLOCK_TICKS, int(fields[12]) / _CLOCK_TICKS
+            rss = int(fields[21]) * _PAGE_KB
+            now = time.monotonic()
+            if self._peak is None or rss > self._peak or now - self._peak_read >= PEAK_INTERVAL:
+                self._peak, self._peak_read = self._status_peak(), now
         except (OSError, ValueError, IndexError):
             return None
+        return user, system, self._peak
+
+    def _status_peak(self) -> int | None:
+        assert self._fds is not None
+        status = os.pread(self._fds[1], 16384, 0)
         start = status.find(b"VmHWM:")
-        peak = int(status[start + 6 :].split()[0]) if start >= 0 else None
-        return user, system, peak
+        return int(status[start + 6 :].split()[0]) if start >= 0 else None
 
     def close(self) -> None:
         if self._fds is not None:
             for fd in self._fds:
                 os.close(fd)
             self._fds = None
+
+
+#: The longest a call's peak RSS may lag behind (:class:`ProcUsage`), in seconds.
+PEAK_INTERVAL = 0.1
+_PAGE_KB = (os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096) // 1024

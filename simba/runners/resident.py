@@ -31,6 +31,8 @@ from simba.runners.inline import MAX_STATUS_BYTES, StatusSink, request_line
 from simba.scenario import ModuleSpec
 
 DONE = b"DONE:"
+#: How long SIMBA looks for an inline answer before it sleeps (see ``supervise``'s spin).
+SPIN = 0.0002
 
 
 class ResidentRunner(Runner):
@@ -45,6 +47,8 @@ class ResidentRunner(Runner):
         self._processes: dict[str, ModuleProcess] = {}
         self._cancellation = Cancellation()
         self._proc: dict[str, ProcUsage] = {}
+        self._later: dict[str, _LaterUsage] = {}
+        """The usage of each module's last answered inline call, until it is read."""
         self._cpu: dict[str, tuple[float, float]] = {}
         """Each module process's user and system CPU seconds after its last call."""
 
@@ -58,13 +62,12 @@ class ResidentRunner(Runner):
             stdout = Sink(request.stdout_path, done_prefix=DONE)
         stderr = Sink(None if in_memory else request.stderr_path)
         result = self._run(request, stdout, stderr)
-        if not in_memory:
+        if not in_memory or result.status is not None:  # (answered: it has the output)
             return result
         assert isinstance(stdout, StatusSink)
         kept = bytes(stdout.output.kept), bytes(stderr.kept)
-        if result.status is None:  # failed: the usual files, so the error can show their tail
-            _spill(kept[0], request.stdout_path)
-            _spill(kept[1], request.stderr_path)
+        _spill(kept[0], request.stdout_path)  # failed: the usual files, so that the error
+        _spill(kept[1], request.stderr_path)  # can show their tail
         return dataclasses.replace(result, stdout=kept[0], stderr=kept[1])
 
     def _run(self, request: CallRequest, stdout: Sink | StatusSink, stderr: Sink) -> CallResult:
@@ -84,6 +87,9 @@ class ResidentRunner(Runner):
         else:
             line = f"{request.config_path}\n".encode()
         until = _until(stdout)
+        later = self._later.pop(module.name, None)
+        if later is not None:  # its previous call's usage, before this call adds to it
+            later()
         try:
             sent = _send(process, line)
             if sent and request.meanwhile is not None:
@@ -96,6 +102,7 @@ class ResidentRunner(Runner):
                     wake_fd=self._cancellation.fd,
                     grace_period=self.grace_period,
                     until=until,
+                    spin=SPIN if inline else 0.0,
                 )
                 if sent
                 else None
@@ -107,7 +114,7 @@ class ResidentRunner(Runner):
         found = stdout.output.found if isinstance(stdout, StatusSink) else stdout.found
         lines = (*found, *stderr.found)
         if isinstance(stdout, StatusSink) and stdout.answered:
-            return self._inline_answer(request, stdout, wall_time, lines)
+            return self._inline_answer(request, (stdout, stderr), wall_time, lines)
         if isinstance(stdout, Sink) and stdout.done is not None:
             return self._answered(request, stdout.done, wall_time, lines)
         if outcome is not None and outcome.timed_out:
@@ -135,15 +142,23 @@ class ResidentRunner(Runner):
     def _inline_answer(
         self,
         request: CallRequest,
-        stdout: StatusSink,
+        sinks: tuple[StatusSink, Sink],
         wall_time: float,
         lines: tuple[tuple[Level, str], ...],
     ) -> CallResult:
-        """The result of an inline call the module answered (the engine judges the status)."""
+        """The result of an inline call the module answered (the engine judges the status),
+        with its output if kept in memory.  Its usage is read later (:class:`_LaterUsage`)."""
+        stdout, stderr = sinks
         if stdout.status is not None:
-            usage = self._usage(request.module.name)
+            later = self._later[request.module.name] = _LaterUsage(self, request.module.name)
             return CallResult(
-                exit_code=0, wall_time=wall_time, lines=lines, usage=usage, status=stdout.status
+                exit_code=0,
+                wall_time=wall_time,
+                lines=lines,
+                usage_later=later,
+                status=stdout.status,
+                stdout=bytes(stdout.output.kept) if request.in_memory else None,
+                stderr=bytes(stderr.kept) if request.in_memory else None,
             )
         self._discard(request.module.name)  # the rest of its answer would be taken for output
         return CallResult(
@@ -236,6 +251,9 @@ class ResidentRunner(Runner):
 
     def _discard(self, name: str) -> int:
         """Stop and reap a module's process; its exit status."""
+        later = self._later.pop(name, None)
+        if later is not None:
+            later()
         process = self._processes.pop(name)
         self._proc.pop(name).close()
         process.wait_exit(self.grace_period)
@@ -244,6 +262,27 @@ class ResidentRunner(Runner):
             if process.popen.stdin is not None:
                 process.popen.stdin.close()
         return process.reap()
+
+
+class _LaterUsage:
+    """The usage of an answered inline call, read from /proc when first asked for.
+
+    Reading it at once would hold up the next call; the module waits for its next
+    request meanwhile, so its figures stay those of this call until then, and the
+    runner reads them before it sends that request if nobody asked before.
+    """
+
+    __slots__ = ("_name", "_runner", "_usage")
+
+    def __init__(self, runner: ResidentRunner, name: str) -> None:
+        self._runner: ResidentRunner | None = runner
+        self._name = name
+        self._usage: Usage | None = None
+
+    def __call__(self) -> Usage | None:
+        if self._runner is not None:
+            self._usage, self._runner = self._runner._usage(self._name), None
+        return self._usage
 
 
 def _until(stdout: Sink | StatusSink) -> Callable[[], bool]:
