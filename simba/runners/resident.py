@@ -48,6 +48,8 @@ class ResidentRunner(Runner):
         self._cancellation = Cancellation()
         self._proc: dict[str, ProcUsage] = {}
         self._later: dict[str, _LaterUsage] = {}
+        self._spilled: set[Path] = set()
+        """Output files of in-memory calls written by this runner (see :meth:`_spill`)."""
         """The usage of each module's last answered inline call, until it is read."""
         self._cpu: dict[str, tuple[float, float]] = {}
         """Each module process's user and system CPU seconds after its last call."""
@@ -62,13 +64,31 @@ class ResidentRunner(Runner):
             stdout = Sink(request.stdout_path, done_prefix=DONE)
         stderr = Sink(None if in_memory else request.stderr_path)
         result = self._run(request, stdout, stderr)
-        if not in_memory or result.status is not None:  # (answered: it has the output)
+        if not in_memory:
             return result
         assert isinstance(stdout, StatusSink)
         kept = bytes(stdout.output.kept), bytes(stderr.kept)
-        _spill(kept[0], request.stdout_path)  # failed: the usual files, so that the error
-        _spill(kept[1], request.stderr_path)  # can show their tail
+        self._spill(kept[0], request.stdout_path)
+        self._spill(kept[1], request.stderr_path)
+        if result.status is not None:  # answered: it has the output already
+            return result
         return dataclasses.replace(result, stdout=kept[0], stderr=kept[1])
+
+    def _spill(self, data: bytes, path: Path) -> None:
+        """Keep the module's fixed output file that of its latest call: written if the call
+        printed something (a failure's error quotes its tail), removed if an earlier one
+        did and this one did not; a quiet module's calls touch no file."""
+        if data:
+            with contextlib.suppress(OSError):  # the error then has no tail, nothing worse
+                try:
+                    path.write_bytes(data)
+                except FileNotFoundError:  # no call of the module has made its directory
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_bytes(data)
+                self._spilled.add(path)
+        elif path in self._spilled:
+            self._spilled.discard(path)
+            path.unlink(missing_ok=True)
 
     def _run(self, request: CallRequest, stdout: Sink | StatusSink, stderr: Sink) -> CallResult:
         module = request.module
@@ -290,14 +310,6 @@ def _until(stdout: Sink | StatusSink) -> Callable[[], bool]:
     if isinstance(stdout, StatusSink):
         return lambda: stdout.answered
     return lambda: stdout.done is not None
-
-
-def _spill(data: bytes, path: Path) -> None:
-    """Write a failed in-memory call's output to its file (none if it said nothing)."""
-    path.unlink(missing_ok=True)  # an earlier call's
-    if data:
-        with contextlib.suppress(OSError):  # the error then has no tail, nothing worse
-            path.write_bytes(data)
 
 
 def _protocol(module: ModuleSpec) -> dict[str, str]:

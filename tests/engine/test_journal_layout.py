@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
+import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from conftest import MODULES, final_state, sigkill_and_resume
+from conftest import MODULES, final_state, launch, sigkill_and_resume, wait_for
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 SDK = str(MODULES / "res_sdk.py")
@@ -207,3 +209,41 @@ def test_the_layout_option_overrides_the_scenario(
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "runs" / "t" / "1" / "module_2.json").exists()
     assert not (tmp_path / "runs" / "t" / ".simba" / "layout").exists()
+
+
+def test_a_traced_call_whose_row_was_not_committed_runs_again(
+    write_scenario: Callable[..., Path], simba_cli: Cli, tmp_path: Path
+) -> None:
+    """Rows are committed in batches, so a killed driver's trace may name calls whose rows
+    it never committed: the resumed run runs those calls again, with the same result."""
+    ticks = 600
+    scenario = write_scenario(peers(tmp_path / "whole.log"), driver(ticks), name="whole")
+    assert simba_cli("run", scenario, "-o", "runs", "--run-id", "whole").returncode == 0
+    log = tmp_path / "killed.log"
+    scenario = write_scenario(peers(log), driver(ticks), name="killed")
+    run_dir = tmp_path / "runs" / "killed"
+    process = launch("run", scenario, "-o", "runs", "--run-id", "killed", cwd=tmp_path)
+    trace = run_dir / ".simba" / "trace.jsonl"
+    wait_for(run_dir / ".simba" / "checkpoint.json", process)
+    while process.poll() is None and (not log.exists() or log.read_text().count("\n") < 400):
+        time.sleep(0.01)
+    process.kill()
+    process.communicate()
+    checkpoint = json.loads((run_dir / ".simba" / "checkpoint.json").read_text())
+    after = trace.read_bytes()[checkpoint["traceOffset"] :].splitlines()
+    lost = [json.loads(line) for line in after[len(after) // 2 :]]  # "not committed" yet
+    assert lost and checkpoint["position"]["mode"] != "done"
+    with sqlite3.connect(run_dir / ".simba" / "run.db") as db:
+        db.executemany(
+            "DELETE FROM documents WHERE module = ? AND mode = ? AND tick = ?",
+            [(r["module"], r["mode"], r["tick"]) for r in lost],
+        )
+    resumed = simba_cli("run", "--resume", run_dir)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert final_state(run_dir) == final_state(tmp_path / "runs" / "whole")
+    executed = Counter(tuple(line.split()[2:]) for line in log.read_text().splitlines())
+    again = Counter((r["mode"], str(r["tick"])) for r in lost)
+    for call, times in again.items():  # A and B each once, and the lost ones once more
+        assert executed[call] >= 2 + times, call
+    exported = [simba_cli("export", d).stdout for d in (run_dir, tmp_path / "runs" / "whole")]
+    assert exported[0] == exported[1]

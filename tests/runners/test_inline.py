@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -102,17 +103,27 @@ def test_the_sdk_speaks_it_with_the_same_results_as_the_file_protocol(
         ("exit", "(resident) exited with code 0 before answering with a 'STATUS: ' line"),
     ],
 )
+@pytest.mark.parametrize("layout", ["tick", "journal"])
 def test_a_module_that_breaks_it_fails_the_call_with_a_clear_reason(
-    write_scenario: Callable[..., Path], simba_cli: Cli, what: str, said: str
+    write_scenario: Callable[..., Path], simba_cli: Cli, what: str, said: str, layout: str
 ) -> None:
-    """Garbage, an invalid or failed status, silence, death and exit mid-call: failed calls."""
+    """Garbage, an invalid or failed status, silence, death and exit mid-call: failed calls.
+    In a journal run the call's output is kept in memory; a failed call's is written out
+    too, so the error quotes its tail and names its file, and its row has it."""
     entry = inline([COUNTER, what, "1"], timeout=2 if what == "hang" else 60)
-    result = simba_cli("run", scenario(write_scenario, entry), "-o", "runs", "--run-id", "r")
+    path = scenario(write_scenario, entry)
+    result = simba_cli("run", path, "-o", "runs", "--run-id", "r", "--layout", layout)
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
     assert said in output
     assert f"inl_counter: doing '{what}' at tick 1" in output  # the tail of its stderr
     assert "Traceback" not in output
+    log = re.search(r"\(full log: (\S+)\)", output)
+    assert log is not None and f"doing '{what}'" in Path(log.group(1)).read_text()
+    if layout == "journal":
+        assert log.group(1).endswith("modules/m/call/stderr_1")
+        shown = simba_cli("show", Path(path).parent / "runs" / "r", "--module", "m", "--tick", "1")
+        assert f"inl_counter: doing '{what}' at tick 1" in shown.stdout, shown.stdout
 
 
 def test_a_status_line_over_the_limit_fails_the_call(
