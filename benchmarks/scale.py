@@ -11,14 +11,18 @@ A publishes a value each step, B reads it, for N steps (default 5,000), in:
 * mosaik 3.6: two ``cmd`` simulators over loopback TCP (``modules/mosaik_peers.py``,
   installed into ``benchmarks/.venv-mosaik`` on first use, as figure (g) does);
 * HELICS 3.6: the Python bindings, a ZMQ broker and two federate processes
-  (``modules/helics_peers.py``, installed into ``benchmarks/.venv-helics``).
+  (``modules/helics_peers.py``, installed into ``benchmarks/.venv-helics``);
+* the floor: no driver, a bare loop speaking the inline protocol to the same two SDK
+  modules (``modules/peers_floor.py``): the least any driver that calls two module
+  processes in turn over pipes takes with these modules on this machine.
 
 Times are medians over ``--rounds`` rounds, run side by side in this one process; a SIMBA
 time is the run loop's (``summary.json`` ``wallTime``), mosaik's its ``world.run`` and
 HELICS's the reader federate's time in executing mode, each divided by N.  Targets: SIMBA
 (inline protocol, journal layout) <= 0.5 x mosaik and <= 2 x HELICS.
 
-Usage: ``python benchmarks/scale.py [--steps N] [--rounds R] [--only simba,mosaik,helics]``.
+Usage: ``python benchmarks/scale.py [--steps N] [--rounds R] [--layouts tick,journal]
+[--only simba,floor,mosaik,helics]``.
 """
 
 from __future__ import annotations
@@ -140,6 +144,17 @@ def run_helics(python: Path, steps: int) -> float:
     return float(result["seconds"]) / steps
 
 
+def run_floor(steps: int) -> float:
+    command = [sys.executable, str(MODULES / "peers_floor.py"), str(steps)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=3600)
+    if done.returncode != 0:
+        raise NotMeasured(f"the floor loop exited with {done.returncode}: {done.stderr[-500:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    if result["seen"] != steps:
+        raise NotMeasured(f"the floor loop's reader saw {result['seen']} exchanges, not {steps}")
+    return float(result["seconds"]) / steps
+
+
 def file_system(path: Path) -> str:
     done = subprocess.run(["df", "--output=fstype", str(path)], capture_output=True, text=True)
     return done.stdout.split()[-1] if done.returncode == 0 else "?"
@@ -176,6 +191,10 @@ def measure(args: argparse.Namespace) -> dict[str, list[float]]:
                             flush=True,
                         )
                         shutil.rmtree(root / "runs" / run_id)  # not timed
+        if "floor" in args.only:
+            key = "floor: no driver, 2 SDK modules, inline"
+            times.setdefault(key, []).append(run_floor(args.steps))
+            print(f"  round {number + 1}: {key}: {times[key][-1] * 1e3:.3f} ms", flush=True)
         if "mosaik" in pythons:
             with tempfile.TemporaryDirectory(prefix="simba-scale-mosaik-") as temp:
                 key = f"mosaik {version(pythons['mosaik'], 'mosaik')} (2 cmd simulators, TCP)"
@@ -192,13 +211,16 @@ def measure(args: argparse.Namespace) -> dict[str, list[float]]:
 
 def report(times: dict[str, list[float]]) -> str:
     medians = {key: median(values) for key, values in times.items()}
-    mosaik = next((v for k, v in medians.items() if k.startswith("mosaik")), None)
-    helics = next((v for k, v in medians.items() if k.startswith("HELICS")), None)
-    lines = [f"{'per exchange step (median)':<62} {'ms':>8} {'/mosaik':>8} {'/HELICS':>8}"]
+
+    def base(prefix: str) -> float | None:
+        return next((v for k, v in medians.items() if k.startswith(prefix)), None)
+
+    bases = {"/mosaik": base("mosaik"), "/HELICS": base("HELICS"), "/floor": base("floor")}
+    head = "".join(f" {name:>8}" for name in bases)
+    lines = [f"{'per exchange step (median)':<62} {'ms':>8}{head}"]
     for key, value in medians.items():
-        vs_mosaik = f"{value / mosaik:8.2f}" if mosaik else f"{'-':>8}"
-        vs_helics = f"{value / helics:8.2f}" if helics else f"{'-':>8}"
-        lines.append(f"{key:<62} {value * 1e3:8.3f} {vs_mosaik} {vs_helics}")
+        ratios = "".join(f" {value / b:8.2f}" if b else f" {'-':>8}" for b in bases.values())
+        lines.append(f"{key:<62} {value * 1e3:8.3f}{ratios}")
     return "\n".join(lines)
 
 
@@ -206,8 +228,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--steps", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--only", default="simba,mosaik,helics")
-    parser.add_argument("--layouts", default="tick", help="comma-separated: tick,journal")
+    parser.add_argument("--only", default="simba,floor,mosaik,helics")
+    parser.add_argument("--layouts", default="tick,journal", help="comma-separated")
     args = parser.parse_args()
     args.only = set(args.only.split(","))
     args.layouts = args.layouts.split(",")

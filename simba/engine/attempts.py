@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from simba.engine.configs import CallConfig, ConfigWriter
@@ -70,7 +71,6 @@ class Attempts:
         timeout = module.timeout if module.timeout is not None else self.timeout
         attempts = module.retries + 1
         lookahead = self.lookahead
-        post = lookahead.post
         directories = lookahead.directories
         mode: ModeName = call.mode.value
         inline = module.protocol == "inline"
@@ -92,7 +92,7 @@ class Attempts:
             if not directories.made_here:  # an earlier driver's output must not stand beside
                 stdout_path.unlink(missing_ok=True)  # this attempt's (a module may write
                 stderr_path.unlink(missing_ok=True)  # nothing to one of them)
-            post(_started(call, attempt, slot))
+            lookahead.post_made(partial(_started, call, attempt, slot, time.time()))
             started = time.perf_counter()
             result = self.runner.run(
                 CallRequest(
@@ -109,11 +109,11 @@ class Attempts:
             lookahead.settle()
             self.check_stop()  # a call cut off by a signal is not a module failure
             outputs = (stdout_path, stderr_path)  # scale: the documents of a journal run
-            documents = directories.rundir.documents_of(
-                call, (config, text), (slot, attempt), result, outputs
-            )
-            if documents is not None:
-                self.documents(documents)
+            which = (slot, attempt)
+            if result.stdout is not None:  # all in memory: recorded while the next call runs
+                lookahead.later(partial(self._record, call, (config, text), which, result, outputs))
+            else:  # its files are the module's until its next call
+                self._record(call, (config, text), which, result, outputs)
             verdict = self._judge(
                 call, (mode, attempt, slot), result, started, config[1], stderr_path, timeout
             )
@@ -126,6 +126,21 @@ class Attempts:
                 raise verdict.error
             self._back_off(call, attempt, attempts)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _record(
+        self,
+        call: Call,
+        documents: tuple[CallConfig, str | None],
+        which: tuple[int, int],
+        result: CallResult,
+        outputs: tuple[Path, Path],
+    ) -> None:
+        """Record the attempt's documents, where its files are not its record."""
+        row = self.lookahead.directories.rundir.documents_of(
+            call, documents, which, result, outputs
+        )
+        if row is not None:
+            self.documents(row)
 
     def _judge(
         self,
@@ -201,7 +216,7 @@ class Attempts:
         time.sleep(delay)
 
 
-def _started(call: Call, attempt: int, slot: int) -> CallStarted:
+def _started(call: Call, attempt: int, slot: int, at: float) -> CallStarted:
     return CallStarted(
         module=call.module.name,
         mode=call.mode.value,
@@ -209,7 +224,7 @@ def _started(call: Call, attempt: int, slot: int) -> CallStarted:
         attempt=attempt,
         target_tick=call.target_tick,
         slot=slot,
-        at=time.time(),
+        at=at,
     )
 
 

@@ -368,8 +368,8 @@ class Engine:
         update, warnings = common_update(module, status, self.scenario.common_data, config[2])
         for warning in warnings:
             self._ahead.post(RunWarning(module=module.name, tick=call.tick, message=warning))
-        row = merged(call, slot, current_time, update, status.module_data, replay)
-        self._ahead.later(partial(self._record.merged, row))
+        row = (call, slot, current_time, update, status.module_data, replay)  # made later
+        self._ahead.later(lambda: self._record.merged(merged(*row)))
         if status.module_data is not None:
             module_state.module_data = status.module_data
         module_state.last_run_tick = call.tick

@@ -87,10 +87,16 @@ class Status:
     """What the module said about the call: its ``message``, and its ``error`` if a text."""
     written: str = "success"
     """The status as the module wrote it (``fail`` or ``failure`` for a failed call)."""
-    sha256: str | None = None
-    """The SHA-256 of the file's bytes (for the run database)."""
+    data: bytes = b""
+    """The document's bytes as the module wrote them."""
     unknown: tuple[str, ...] = ()
     """Top-level keys SIMBA does not know (ignored; the engine warns once per module)."""
+
+    @property
+    def sha256(self) -> str | None:
+        """The SHA-256 of the document's bytes, for the run database (computed when asked:
+        the engine asks while the next call runs)."""
+        return hashlib.sha256(self.data).hexdigest() if self.data else None
 
 
 #: The keys of a status file that SIMBA reads.
@@ -158,7 +164,7 @@ def _parse_status(data: bytes, what: str) -> Status:
         module_data=document.get("moduleData"),
         message="; ".join(texts) or None,
         written=document["status"],
-        sha256=hashlib.sha256(data).hexdigest(),
+        data=bytes(data),
         unknown=tuple(sorted(k for k in document if k not in STATUS_KEYS and not _ignored(k))),
     )
 
