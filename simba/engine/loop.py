@@ -259,9 +259,13 @@ class Engine:
         ahead = self._ahead
         ahead.serial(not concurrent)
         calls = batch.calls
-        ahead.post(
-            TickStarted(
-                mode=batch.mode.value, tick=batch.tick, time=current_time, call_count=len(calls)
+        ahead.post_made(  # made while the first call runs
+            partial(
+                TickStarted,
+                mode=batch.mode.value,
+                tick=batch.tick,
+                time=current_time,
+                call_count=len(calls),
             )
         )
         if concurrent:

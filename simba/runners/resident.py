@@ -167,15 +167,14 @@ class ResidentRunner(Runner):
         lines: tuple[tuple[Level, str], ...],
     ) -> CallResult:
         """The result of an inline call the module answered (the engine judges the status),
-        with its output if kept in memory.  Its usage is read later (:class:`_LaterUsage`)."""
+        with its output if kept in memory."""
         stdout, stderr = sinks
         if stdout.status is not None:
-            later = self._later[request.module.name] = _LaterUsage(self, request.module.name)
             return CallResult(
                 exit_code=0,
                 wall_time=wall_time,
                 lines=lines,
-                usage_later=later,
+                usage_later=self._later_usage(request.module.name),
                 status=stdout.status,
                 stdout=bytes(stdout.output.kept) if request.in_memory else None,
                 stderr=bytes(stderr.kept) if request.in_memory else None,
@@ -197,8 +196,8 @@ class ResidentRunner(Runner):
     ) -> CallResult:
         """The result of a call the module answered with ``DONE: <answer>``."""
         if answer == str(request.config_path):
-            usage = self._usage(request.module.name)
-            return CallResult(exit_code=0, wall_time=wall_time, lines=lines, usage=usage)
+            later = self._later_usage(request.module.name)
+            return CallResult(exit_code=0, wall_time=wall_time, lines=lines, usage_later=later)
         # Out of step with its requests: end it (EOF first), so a retry starts anew.
         process = self._processes[request.module.name]
         with contextlib.suppress(OSError):
@@ -240,6 +239,12 @@ class ResidentRunner(Runner):
         self._processes[module.name] = process
         self._proc[module.name] = ProcUsage(process.pid)
         return process
+
+    def _later_usage(self, name: str) -> _LaterUsage:
+        """The usage of ``name``'s call just answered, read when asked for (or before the
+        module's next request: see :class:`_LaterUsage`)."""
+        later = self._later[name] = _LaterUsage(self, name)
+        return later
 
     def _usage(self, name: str) -> Usage | None:
         """The call's CPU seconds (the process's since its previous call; /proc counts in
@@ -285,7 +290,7 @@ class ResidentRunner(Runner):
 
 
 class _LaterUsage:
-    """The usage of an answered inline call, read from /proc when first asked for.
+    """The usage of an answered call, read from /proc when first asked for.
 
     Reading it at once would hold up the next call; the module waits for its next
     request meanwhile, so its figures stay those of this call until then, and the

@@ -144,7 +144,15 @@ class Interval:
 class Timeline:
     """Maps ticks to times for one driver configuration; immutable after construction."""
 
-    __slots__ = ("_anchors", "_starts", "final_tick", "initial_tick", "intervals", "tick_format")
+    __slots__ = (
+        "_anchors",
+        "_recent",
+        "_starts",
+        "final_tick",
+        "initial_tick",
+        "intervals",
+        "tick_format",
+    )
 
     def __init__(
         self,
@@ -157,6 +165,7 @@ class Timeline:
         self.initial_tick = initial_tick
         self.intervals = intervals
         self._starts = [interval.start_tick for interval in intervals]
+        self._recent: dict[int, datetime] = {}  # the last few ticks asked for (see time)
         # The anchor of interval i is (b_i, time(b_i)).
         anchors: list[tuple[int, datetime]] = []
         anchor = (initial_tick, initial_time)
@@ -186,9 +195,19 @@ class Timeline:
         return base_time + interval.tick_duration.times(tick - base_tick)
 
     def time(self, tick: int) -> datetime:
-        """The date-time of ``tick`` (ticks before ``initialTick`` extend the first interval)."""
-        index = max(bisect.bisect_right(self._starts, tick) - 1, 0)
-        return self._time_in(self.intervals[index], self._anchors[index], tick)
+        """The date-time of ``tick`` (ticks before ``initialTick`` extend the first interval).
+
+        The run asks for the same few ticks many times (each call's current and target
+        time): the last few answers are kept.
+        """
+        found = self._recent.get(tick)
+        if found is None:
+            index = max(bisect.bisect_right(self._starts, tick) - 1, 0)
+            found = self._time_in(self.intervals[index], self._anchors[index], tick)
+            if len(self._recent) >= 16:
+                self._recent.clear()
+            self._recent[tick] = found
+        return found
 
     def format_tick(self, tick: int) -> str:
         return self.tick_format.format(tick)
