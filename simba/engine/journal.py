@@ -8,6 +8,8 @@ from pathlib import Path
 from simba.events import CallFinished, Event
 from simba.jsonfile import open_regular, parse_json
 
+_encode = json.JSONEncoder().encode  # json.dumps with its defaults, built once
+
 
 class TraceWriter:
     """An observer that appends every :class:`CallFinished` to a JSON-lines file."""
@@ -32,7 +34,7 @@ class TraceWriter:
             }
             if event.reason:
                 record["reason"] = event.reason
-            data = memoryview(json.dumps(record).encode() + b"\n")
+            data = memoryview(_encode(record).encode() + b"\n")
             while data:  # a raw write may take part of it (a full disk): the rest, or an error
                 data = data[self._handle.write(data) or 0 :]
 

@@ -156,16 +156,22 @@ def _parse_status(data: bytes, what: str) -> Status:
     if problems:
         details = "; ".join(f"{p.path or 'top level'}: {p.message}" for p in problems)
         raise StatusProblem(f"its {what} is invalid: {details}")
-    said = [document.get(key) for key in ("message", "error")]
-    texts = [text for text in dict.fromkeys(said) if isinstance(text, str) and text.strip()]
+    message = None
+    if "message" in document or "error" in document:
+        said = [document.get(key) for key in ("message", "error")]
+        texts = [text for text in dict.fromkeys(said) if isinstance(text, str) and text.strip()]
+        message = "; ".join(texts) or None
+    unknown: tuple[str, ...] = ()
+    if not document.keys() <= STATUS_KEYS:
+        unknown = tuple(sorted(k for k in document if k not in STATUS_KEYS and not _ignored(k)))
     return Status(
         success=document["status"] == "success",
         common_data=document.get("commonData"),
         module_data=document.get("moduleData"),
-        message="; ".join(texts) or None,
+        message=message,
         written=document["status"],
         data=bytes(data),
-        unknown=tuple(sorted(k for k in document if k not in STATUS_KEYS and not _ignored(k))),
+        unknown=unknown,
     )
 
 
