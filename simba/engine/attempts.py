@@ -74,7 +74,7 @@ class Attempts:
         directories = lookahead.directories
         mode: ModeName = call.mode.value
         inline = module.protocol == "inline"
-        text = document_text(config[2]) if inline else None
+        text = (lookahead.text_of(config) or document_text(config[2])) if inline else None
         for attempt in range(1, attempts + 1):
             self.check_stop()
             fresh = not inline and directories.rundir.clear_call(config, module.index, attempt)

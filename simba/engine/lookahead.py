@@ -33,6 +33,7 @@ from simba.engine.state import ModuleState
 from simba.events import Event
 from simba.jsonfile import write_json_new
 from simba.plan import Call, Mode
+from simba.runners.inline import document_text
 
 if TYPE_CHECKING:
     from simba.engine.configs import CallConfig, ConfigWriter
@@ -64,6 +65,8 @@ class ConfigAhead:
     paths_and_config: CallConfig
     identity: FileIdentity
     """The file as written: a module that removes, replaces or rewrites it changes this."""
+    text: str | None = None
+    """An inline call's document as it will be sent (then no file was written)."""
 
     def holds(
         self,
@@ -80,7 +83,7 @@ class ConfigAhead:
             and module_state.module_data is self.module_data
             and (module_state.last_run_tick, module_state.last_run_time) == self.last_run
             and services is self.services
-            and file_identity(self.paths_and_config[0]) == self.identity
+            and (self.text is not None or file_identity(self.paths_and_config[0]) == self.identity)
         )
 
 
@@ -188,6 +191,8 @@ class LookAhead:
         """The upcoming call's config as written ahead, while the previous call ran."""
         self._meanwhile: Callable[[], None] | None = None
         self._lock = threading.Lock()
+        self._taken: tuple[CallConfig, str] | None = None
+        """The last inline config taken from ahead, with its text."""
 
     # -- deferred work ----------------------------------------------------------------
 
@@ -255,8 +260,15 @@ class LookAhead:
         """``call``'s config if the one written ahead still holds (it is in place then)."""
         ahead, self._ahead = self._ahead, None
         if ahead is not None and ahead.holds(call, view, module_state, services):
+            if ahead.text is not None:
+                self._taken = (ahead.paths_and_config, ahead.text)
             return ahead.paths_and_config
         return None
+
+    def text_of(self, config: CallConfig) -> str | None:
+        """The text of an inline ``config`` taken from ahead (``None``: encode it now)."""
+        taken, self._taken = self._taken, None
+        return taken[1] if taken is not None and taken[0] is config else None
 
     def finish(self) -> None:
         """The run ends: no more waiting, everything pending done."""
@@ -265,7 +277,7 @@ class LookAhead:
 
     def close(self) -> None:
         """Remove the config written for a call that never came, and unused directories."""
-        if self._ahead is not None:
+        if self._ahead is not None and self._ahead.text is None:
             with contextlib.suppress(OSError):
                 self._ahead.paths_and_config[0].unlink()
         self.directories.close()
@@ -292,18 +304,18 @@ class LookAhead:
         again; if not, the next module starts at once.
         """
         call = upcoming.call
-        if call.module.protocol == "inline":  # scale: its config goes inline, not in a file
-            self.directories.prepare(call)
-            return
-        if not self.directories.prepare(call):
+        inline = call.module.protocol == "inline"  # scale: its config goes inline, no file
+        if not self.directories.prepare(call) and not inline:
             return  # a directory of an earlier driver: leave its files alone
         module_state = upcoming.module_state
         config = self._configs.build(
             call, self.directories.rundir.call_dir(call), upcoming.time, upcoming.view, module_state
         )
-        write_json_new(config[0], config[2])
-        identity = file_identity(config[0])
-        if identity is None:
+        text = document_text(config[2]) if inline else None
+        if text is None:
+            write_json_new(config[0], config[2])
+        identity = None if inline else file_identity(config[0])
+        if identity is None and not inline:
             return  # gone already: the call writes it
         self._ahead = ConfigAhead(
             call,
@@ -313,6 +325,7 @@ class LookAhead:
             self._configs.services.documents,
             config,
             identity,
+            text,
         )
 
     def _preparer(self, call: Call) -> Callable[[], None]:

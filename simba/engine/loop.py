@@ -295,8 +295,7 @@ class Engine:
     ) -> Upcoming | None:
         """The call after ``batch.calls[position]``, with what its config will hold if that
         call changes nothing (asked while it runs, before its update is in ``done``);
-        ``None`` if there is none, it is replayed (its files are an earlier driver's) or
-        it has no files."""
+        ``None`` if there is none or it is replayed (its files are an earlier driver's)."""
         running = batch.calls[position]
         if position + 1 < len(batch.calls):
             call = batch.calls[position + 1]
@@ -306,7 +305,7 @@ class Engine:
             at, view = self.timeline.time(following.tick), self.state.common_data
         else:
             return None
-        if self._replay(call) or self.rundir.in_memory(call):  # in memory: nothing to write
+        if self._replay(call):
             return None
         module_state = self.state.modules[call.module.name]
         if call.module.name == running.module.name:  # the running call sets its last run
