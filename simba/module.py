@@ -79,8 +79,8 @@ class Context:
             target_tick=document.get("targetTick"),
             target_time=_time(document.get("targetTime")),
             tick_format=document["tickFormat"],
-            output_directory=Path(document["outputDirectory"]),
-            status_file=Path(document["statusFile"]),
+            output_directory=_path(document["outputDirectory"]),
+            status_file=_path(document["statusFile"]),
             config_path=config_path,
             common_data=_copy(document.get("commonData") or {}),
             module_data=_copy(document.get("moduleData") or {}),
@@ -202,13 +202,23 @@ class Module:
         for line in requests:
             if line.strip():
                 document = json.loads(line)
-                status, _ = self.call(document, Path(document["statusFile"]))
-                answers.write(f"STATUS: {json.dumps(status, allow_nan=False)}\n")
+                status, _ = self.call(document, _path(document["statusFile"]))
+                answers.write(f"STATUS: {_encode(status)}\n")
                 answers.flush()
         return 0
 
 
 _METHODS = {"start": "start", "step": "step", "end": "end"}
+
+
+@functools.lru_cache(maxsize=64)
+def _path(text: str) -> Path:
+    """``Path(text)``, made once: a resident module's calls name the same few paths, and
+    building a path costs more than the rest of reading a config document."""
+    return Path(text)
+
+
+_encode = json.JSONEncoder(allow_nan=False).encode
 
 
 def _copy(value: Any) -> Any:
