@@ -45,14 +45,22 @@ def failed_attempt(event: CallFinished) -> str:
     return f"{call}: attempt {event.attempt} failed: {head}"
 
 
+#: How many of the latest ticks :class:`SimulatedTimes` keeps (a module's line comes
+#: in its call's batch, right after that batch's TickStarted).
+KEPT_TICKS = 64
+
+
 @dataclass(slots=True)
 class SimulatedTimes:
-    """The simulated time of each tick seen so far (:class:`TickStarted` carries it)."""
+    """The simulated time of the latest ticks seen (:class:`TickStarted` carries it);
+    memory stays flat however many ticks a run has."""
 
     times: dict[int, datetime] = field(default_factory=dict)
 
     def see(self, event: TickStarted) -> None:
         self.times[event.tick] = event.time
+        if len(self.times) > KEPT_TICKS:
+            del self.times[next(iter(self.times))]
 
     def where(self, tick: int) -> str:
         """``tick 3 2024-01-04T00:00:00``; only the tick when its time is not known."""

@@ -91,3 +91,15 @@ def test_a_failed_attempt_without_the_engines_wording_is_shown_as_it_is() -> Non
         reason="module 'm' (end call at tick 3): the status file is not JSON",
     )
     assert failed_attempt(event) == "m end at tick 3: attempt 1 failed: the status file is not JSON"
+
+
+def test_the_times_of_ticks_are_kept_only_for_the_latest_ticks() -> None:
+    """A 100,000-tick run must not keep 100,000 times (flat memory, issue 15); a module's
+    line still shows its tick's time, as it comes in that tick's batch."""
+    stream = io.StringIO()
+    observer = PlainObserver(stream)
+    for tick in range(100_000):
+        observer(TickStarted(mode="step", tick=tick, time=START, call_count=1))
+    observer(ModuleLine(module="epi", tick=99_999, level="INFO", text="late"))
+    assert len(observer.times.times) <= 64
+    assert "tick 99999 2024-03-01T00:00:00 [epi] INFO: late" in stream.getvalue()
