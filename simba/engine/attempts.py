@@ -48,9 +48,9 @@ class Attempts:
         self.timeout = timeout
         """The timeout of modules that set none."""
         self.started = 0.0
+        """When the run started (``time.perf_counter``), for ``CallFinished.started_at``."""
         self.documents: Callable[[CallDocuments], None] = lambda row: None
         """Records an attempt's documents (the run database's, once it is open)."""
-        """When the run started (``time.perf_counter``), for ``CallFinished.started_at``."""
 
     def run(
         self,

@@ -170,7 +170,8 @@ class RunDirectory:
 
     def in_memory(self, call: Call) -> bool:
         """Whether ``call`` has no files at all: an inline call in a journal run (its
-        output is kept in memory and recorded, and written out only if the call fails)."""
+        output is kept in memory and recorded, and written to the module's fixed output
+        files only when it printed something)."""
         return self.journal and call.module.protocol == "inline"
 
     def documents_of(

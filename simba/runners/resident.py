@@ -48,9 +48,9 @@ class ResidentRunner(Runner):
         self._cancellation = Cancellation()
         self._proc: dict[str, ProcUsage] = {}
         self._later: dict[str, _LaterUsage] = {}
+        """The usage of each module's last answered call, until it is read."""
         self._spilled: set[Path] = set()
         """Output files of in-memory calls written by this runner (see :meth:`_spill`)."""
-        """The usage of each module's last answered inline call, until it is read."""
         self._cpu: dict[str, tuple[float, float]] = {}
         """Each module process's user and system CPU seconds after its last call."""
 
@@ -70,7 +70,7 @@ class ResidentRunner(Runner):
         kept = bytes(stdout.output.kept), bytes(stderr.kept)
         self._spill(kept[0], request.stdout_path)
         self._spill(kept[1], request.stderr_path)
-        if result.status is not None:  # answered: it has the output already
+        if result.stdout is not None:  # answered: _inline_answer attached the output
             return result
         return dataclasses.replace(result, stdout=kept[0], stderr=kept[1])
 
