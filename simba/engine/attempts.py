@@ -77,21 +77,7 @@ class Attempts:
         text = (lookahead.text_of(config) or document_text(config[2])) if inline else None
         for attempt in range(1, attempts + 1):
             self.check_stop()
-            fresh = not inline and directories.rundir.clear_call(config, module.index, attempt)
-            if not inline:  # scale: an inline call's config goes on the module's stdin
-                ConfigWriter.place(
-                    config,
-                    attempt,
-                    made_here=directories.made_here or fresh,
-                    untouched=directories.untouched or fresh,
-                    written=written and not fresh,
-                )
-            stdout_path, stderr_path = directories.rundir.output_paths(
-                directory, module.index, attempt
-            )
-            if not directories.made_here:  # an earlier driver's output must not stand beside
-                stdout_path.unlink(missing_ok=True)  # this attempt's (a module may write
-                stderr_path.unlink(missing_ok=True)  # nothing to one of them)
+            stdout_path, stderr_path = self._place(call, config, directory, attempt, written)
             lookahead.post_made(partial(_started, call, attempt, slot, time.time()))
             started = time.perf_counter()
             result = self.runner.run(
@@ -109,11 +95,7 @@ class Attempts:
             lookahead.settle()
             self.check_stop()  # a call cut off by a signal is not a module failure
             outputs = (stdout_path, stderr_path)  # scale: the documents of a journal run
-            which = (slot, attempt)
-            if result.stdout is not None:  # all in memory: recorded while the next call runs
-                lookahead.later(partial(self._record, call, (config, text), which, result, outputs))
-            else:  # its files are the module's until its next call
-                self._record(call, (config, text), which, result, outputs)
+            self._record(call, (config, text), (slot, attempt), result, outputs)
             verdict = self._judge(
                 call, (mode, attempt, slot), result, started, config[1], stderr_path, timeout
             )
@@ -135,12 +117,42 @@ class Attempts:
         result: CallResult,
         outputs: tuple[Path, Path],
     ) -> None:
-        """Record the attempt's documents, where its files are not its record."""
-        row = self.lookahead.directories.rundir.documents_of(
-            call, documents, which, result, outputs
-        )
-        if row is not None:
-            self.documents(row)
+        """Record the attempt's documents, where its files are not its record: at once if
+        read from its files (the module's until its next call), else while the next call
+        runs (all in memory)."""
+        rundir = self.lookahead.directories.rundir
+
+        def record() -> None:
+            row = rundir.documents_of(call, documents, which, result, outputs)
+            if row is not None:
+                self.documents(row)
+
+        if result.stdout is not None:
+            self.lookahead.later(record)
+        else:
+            record()
+
+    def _place(
+        self, call: Call, config: CallConfig, directory: Path, attempt: int, written: bool
+    ) -> tuple[Path, Path]:
+        """Put the attempt's config in place (not for an inline call: it goes on the
+        module's stdin) and clear its output files; their paths."""
+        module, directories = call.module, self.lookahead.directories
+        inline = module.protocol == "inline"
+        fresh = not inline and directories.rundir.clear_call(config, module.index, attempt)
+        if not inline:
+            ConfigWriter.place(
+                config,
+                attempt,
+                made_here=directories.made_here or fresh,
+                untouched=directories.untouched or fresh,
+                written=written and not fresh,
+            )
+        stdout_path, stderr_path = directories.rundir.output_paths(directory, module.index, attempt)
+        if not directories.made_here:  # an earlier driver's output must not stand beside
+            stdout_path.unlink(missing_ok=True)  # this attempt's (a module may write
+            stderr_path.unlink(missing_ok=True)  # nothing to one of them)
+        return stdout_path, stderr_path
 
     def _judge(
         self,

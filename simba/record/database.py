@@ -57,14 +57,26 @@ class Pending:
     """The ids of the rows in ``attempts``."""
     finished: list[tuple[Any, ...]] = field(default_factory=list)
     """Ends of attempts written earlier: the :data:`FINISHED` values, then the id."""
-    state: list[MergedCall] = field(default_factory=list)
-    documents: list[CallDocuments] = field(default_factory=list)
-    """Attempts' documents (journal layout, inline calls)."""
+    state: list[tuple[Any, ...]] = field(default_factory=list)
+    """``state`` rows (:func:`state_row`)."""
+    documents: list[tuple[Any, ...]] = field(default_factory=list)
+    """``documents`` rows (:func:`document_row`): journal layout, inline calls."""
     messages: list[tuple[Any, ...]] = field(default_factory=list)
     stats: list[tuple[Any, ...]] = field(default_factory=list)
     meta: dict[str, object] = field(default_factory=dict)
     driver_end: tuple[Any, ...] | None = None
     """``(ended_at, outcome, error, driver)`` once the driver has finished."""
+
+    def rows(self) -> int:
+        """How many rows wait (roughly: meta and the driver's end not counted)."""
+        return (
+            len(self.attempts)
+            + len(self.finished)
+            + len(self.state)
+            + len(self.documents)
+            + len(self.messages)
+            + len(self.stats)
+        )
 
     def __bool__(self) -> bool:
         return bool(
@@ -83,13 +95,13 @@ def write_pending(db: sqlite3.Connection, pending: Pending) -> None:
     if pending.state:
         db.executemany(
             "INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [state_row(row) for row in pending.state],
+            pending.state,
         )
     if pending.documents:
         db.execute(DOCUMENTS)  # made with the first one
         db.executemany(
             "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [document_row(d) for d in pending.documents],
+            pending.documents,
         )
     if pending.messages:
         db.executemany(

@@ -6,7 +6,7 @@ rows: :meth:`~RunRecord.meta`, :meth:`~RunRecord.drivers`, :meth:`~RunRecord.mod
 :meth:`~RunRecord.attempts`, :meth:`~RunRecord.state` (the state history in plan
 order), :meth:`~RunRecord.messages` and :meth:`~RunRecord.service_stats`.  Each call
 reads what the writer had committed at that moment (at most ``COMMIT_INTERVAL``
-seconds behind a running driver).
+seconds behind a running driver, ``BUSY_INTERVAL`` while it records many rows).
 """
 
 from __future__ import annotations
