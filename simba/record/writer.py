@@ -72,8 +72,8 @@ __all__ = ["COMMIT_INTERVAL", "PHASES", "RecordError", "Recorder"]
 COMMIT_INTERVAL = 0.2
 #: ... unless more than BUSY_ROWS rows came since the last commit: then a commit waits
 #: until BUSY_INTERVAL seconds have passed.  A commit costs the run's calls (its thread
-#: takes a CPU and the interpreter from them); five a second slowed 5,000 inline calls a
-#: second by about 10 %, one a second by 3 % (``benchmarks/scale.py``).
+#: takes a CPU and the interpreter from them), which a run of thousands of short calls
+#: a second feels.
 BUSY_ROWS = 500
 BUSY_INTERVAL = 1.0
 
