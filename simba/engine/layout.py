@@ -5,9 +5,10 @@ In the ``journal`` layout no call gets a directory of its own: each module works
 and are overwritten per call (the config document still carries ``statusFile``), and
 each attempt's config, status, stdout and stderr are recorded in the ``documents``
 table of ``.simba/run.db`` instead.  The files of a run are then O(modules) whatever
-its ticks.  The rows are committed with the run database's batches (every 0.2 s and
-before every checkpoint), not one by one: a resumed run replays a call from the trace
-only if its row is there (:class:`Documented`), and runs it again otherwise.
+its ticks.  The rows are committed with the run database's batches (every 0.2 s, at
+most once a second in a busy run, and before every checkpoint), not one by one: a
+resumed run replays a call from the trace only if its row is there
+(:class:`Documented`), and runs it again otherwise.
 
 ``.simba/layout`` holds the layout of a journal run, so ``--resume`` keeps it.
 """
