@@ -7,18 +7,12 @@ Each simulator is its own process on loopback TCP.  Prints one line:
 """
 
 import json
-import socket
 import sys
 import time
 from pathlib import Path
 
 import mosaik
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from mosaik_world import free_port  # this directory is on sys.path: run as a script
 
 
 def main() -> None:

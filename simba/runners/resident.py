@@ -67,12 +67,12 @@ class ResidentRunner(Runner):
         if not in_memory:
             return result
         assert isinstance(stdout, StatusSink)
-        kept = bytes(stdout.output.kept), bytes(stderr.kept)
-        self._spill(kept[0], request.stdout_path)
-        self._spill(kept[1], request.stderr_path)
-        if result.stdout is not None:  # answered: _inline_answer attached the output
-            return result
-        return dataclasses.replace(result, stdout=kept[0], stderr=kept[1])
+        if result.stdout is None or result.stderr is None:  # not answered: attach it here
+            kept = bytes(stdout.output.kept), bytes(stderr.kept)
+            result = dataclasses.replace(result, stdout=kept[0], stderr=kept[1])
+        self._spill(result.stdout or b"", request.stdout_path)
+        self._spill(result.stderr or b"", request.stderr_path)
+        return result
 
     def _spill(self, data: bytes, path: Path) -> None:
         """Keep the module's fixed output file that of its latest call: written if the call

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -157,3 +158,25 @@ def test_only_a_resident_module_may_have_it(
     assert result.returncode == 2
     assert "schedule[0].protocol" in result.stderr + result.stdout
     assert "only a module of type 'resident' speaks" in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("layout", ["tick", "journal"])
+def test_a_calls_cpu_is_charged_to_that_call(
+    write_scenario: Callable[..., Path], simba_cli: Cli, tmp_path: Path, layout: str
+) -> None:
+    """A resident call's /proc figures are read after it answered (while the next call
+    runs, or before the module's next request): the CPU of the step that burns 0.4 s is
+    that step's, and the steps around it show next to none."""
+    entry = inline(str(MODULES / "inl_burn.py") + " 1", updateCommonData=False)
+    path = scenario(write_scenario, entry)
+    result = simba_cli("run", path, "-o", "runs", "--run-id", "r", "--layout", layout)
+    assert result.returncode == 0, result.stdout + result.stderr
+    with sqlite3.connect(tmp_path / "runs" / "r" / ".simba" / "run.db") as db:
+        rows = db.execute(
+            "SELECT tick, user_cpu + system_cpu, max_rss_kb FROM attempts"
+            " WHERE mode = 'step' ORDER BY tick"
+        ).fetchall()
+    cpu = {tick: used for tick, used, _ in rows}
+    assert cpu[1] >= 0.3, rows
+    assert all(used < 0.1 for tick, used in cpu.items() if tick != 1), rows
+    assert all(peak and peak > 1000 for _, _, peak in rows), rows
